@@ -1,0 +1,259 @@
+"""Reusable pieces of PPO: the MLP actor-critic, the GAE-lambda buffer, observation normalization.
+
+Shapes in this file: `K` is the number of environments a rank steps as a batch, `T` the number of
+steps each of them takes per epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+import torch
+import torch.nn as nn
+from gymnasium.spaces import Box, Discrete, Space
+from torch.distributions import Categorical, Distribution, Normal
+
+from utils.mpi import mpi_statistics_scalar, mpi_sum
+
+
+def combined_shape(length: int, shape: int | tuple | None = None) -> tuple:
+    if shape is None:
+        return (length,)
+    return (length, shape) if np.isscalar(shape) else (length, *shape)
+
+
+def mlp(sizes, activation, output_activation=nn.Identity) -> nn.Sequential:
+    layers = []
+    for j in range(len(sizes) - 1):
+        act = activation if j < len(sizes) - 2 else output_activation
+        layers += [nn.Linear(sizes[j], sizes[j + 1]), act()]
+    return nn.Sequential(*layers)
+
+
+def count_vars(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def discount_cumsum(x: np.ndarray, discount: float) -> np.ndarray:
+    """[x0, x1, x2] -> [x0 + d*x1 + d^2*x2, x1 + d*x2, x2], along the first axis."""
+    return scipy.signal.lfilter([1], [1, float(-discount)], x[::-1], axis=0)[::-1]
+
+
+class Actor(nn.Module):
+    def _distribution(self, obs: torch.Tensor) -> Distribution:
+        raise NotImplementedError
+
+    def _log_prob_from_distribution(self, pi: Distribution, act: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor | None = None):
+        """The action distribution for `obs`, and the log-likelihood of `act` under it if given."""
+        pi = self._distribution(obs)
+        logp_a = None
+        if act is not None:
+            logp_a = self._log_prob_from_distribution(pi, act)
+        return pi, logp_a
+
+
+class MLPCategoricalActor(Actor):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes, activation):
+        super().__init__()
+        self.logits_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+
+    def _distribution(self, obs):
+        return Categorical(logits=self.logits_net(obs))
+
+    def _log_prob_from_distribution(self, pi, act):
+        return pi.log_prob(act)
+
+    def deterministic_action(self, obs):
+        return self.logits_net(obs).argmax(dim=-1)
+
+
+class MLPGaussianActor(Actor):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes, activation):
+        super().__init__()
+        # State-independent log std, as in Spinning Up: exp(-0.5) ~ 0.6 keeps early actions
+        # inside a [-1, 1] action box most of the time while still exploring.
+        self.log_std = nn.Parameter(torch.full((act_dim,), -0.5))
+        self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+
+    def _distribution(self, obs):
+        return Normal(self.mu_net(obs), torch.exp(self.log_std))
+
+    def _log_prob_from_distribution(self, pi, act):
+        return pi.log_prob(act).sum(axis=-1)  # independent dimensions: log-probs add up
+
+    def deterministic_action(self, obs):
+        return self.mu_net(obs)
+
+
+class MLPCritic(nn.Module):
+    def __init__(self, obs_dim: int, hidden_sizes, activation):
+        super().__init__()
+        self.v_net = mlp([obs_dim, *hidden_sizes, 1], activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.squeeze(self.v_net(obs), -1)  # V has shape (batch,), not (batch, 1)
+
+
+class MLPActorCritic(nn.Module):
+    """A policy `pi` (Gaussian for Box actions, categorical for Discrete ones) and a value `v`.
+
+    `step(obs)` takes a batch of observations and returns numpy arrays `(act, val, logp)`;
+    `act(obs)` returns only the actions; `act(obs, deterministic=True)` the Gaussian mean (or the
+    most likely category), which is what an evaluation or an exported policy runs.
+    """
+
+    def __init__(
+        self,
+        observation_space: Space,
+        action_space: Space,
+        hidden_sizes=(64, 64),
+        activation=nn.Tanh,
+    ):
+        super().__init__()
+        obs_dim = observation_space.shape[0]
+        if isinstance(action_space, Box):
+            self.pi = MLPGaussianActor(obs_dim, action_space.shape[0], hidden_sizes, activation)
+        elif isinstance(action_space, Discrete):
+            self.pi = MLPCategoricalActor(obs_dim, action_space.n, hidden_sizes, activation)
+        else:
+            raise ValueError(
+                f"MLPActorCritic handles Box or Discrete action spaces, got {action_space}; "
+                "wrap the environment so that its actions are one of these."
+            )
+        self.v = MLPCritic(obs_dim, hidden_sizes, activation)
+
+    @torch.no_grad()
+    def step(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pi = self.pi._distribution(obs)
+        act = pi.sample()
+        logp_a = self.pi._log_prob_from_distribution(pi, act)
+        val = self.v(obs)
+        return act.numpy(), val.numpy(), logp_a.numpy()
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> np.ndarray:
+        if deterministic:
+            return self.pi.deterministic_action(obs).numpy()
+        return self.step(obs)[0]
+
+
+class PPOBuffer:
+    """Experience of K environments over T steps, with GAE-lambda advantages.
+
+    Each environment's trajectory is a column. `finish_path(k, last_val)` closes the running
+    path of environment k: `last_val` is 0 when the episode truly terminated and V(s_T) when it
+    was cut off (time limit or end of epoch), so that the cut-off does not count as a terminal
+    state.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int | tuple | None,
+        size: int,
+        num_envs: int = 1,
+        gamma: float = 0.99,
+        lam: float = 0.95,
+    ):
+        self.obs_buf = np.zeros((size, num_envs, obs_dim), dtype=np.float32)
+        self.act_buf = np.zeros((size, num_envs, *np.atleast_1d(act_dim or ())), dtype=np.float32)
+        self.rew_buf = np.zeros((size, num_envs), dtype=np.float32)
+        self.val_buf = np.zeros((size, num_envs), dtype=np.float32)
+        self.logp_buf = np.zeros((size, num_envs), dtype=np.float32)
+        self.adv_buf = np.zeros((size, num_envs), dtype=np.float32)
+        self.ret_buf = np.zeros((size, num_envs), dtype=np.float32)
+        self.gamma, self.lam = gamma, lam
+        self.ptr, self.max_size = 0, size
+        self.path_start_idx = np.zeros(num_envs, dtype=np.int64)
+
+    def store(self, obs, act, rew, val, logp) -> None:
+        """Append one step of all K environments (arrays with leading dimension K)."""
+        assert self.ptr < self.max_size, "PPOBuffer is full: call get() at the end of each epoch"
+        self.obs_buf[self.ptr] = obs
+        self.act_buf[self.ptr] = np.reshape(act, self.act_buf.shape[1:])
+        self.rew_buf[self.ptr] = rew
+        self.val_buf[self.ptr] = val
+        self.logp_buf[self.ptr] = logp
+        self.ptr += 1
+
+    def finish_path(self, env_index: int = 0, last_val: float = 0.0) -> None:
+        path = slice(self.path_start_idx[env_index], self.ptr)
+        rews = np.append(self.rew_buf[path, env_index], last_val)
+        vals = np.append(self.val_buf[path, env_index], last_val)
+
+        deltas = rews[:-1] + self.gamma * vals[1:] - vals[:-1]
+        self.adv_buf[path, env_index] = discount_cumsum(deltas, self.gamma * self.lam)
+        # Rewards-to-go, bootstrapped with last_val: the targets of the value function.
+        self.ret_buf[path, env_index] = discount_cumsum(rews, self.gamma)[:-1]
+
+        self.path_start_idx[env_index] = self.ptr
+
+    def get(self) -> dict[str, torch.Tensor]:
+        """All data of the epoch, flattened, with advantages normalized over all MPI ranks."""
+        assert self.ptr == self.max_size, "PPOBuffer.get() before the buffer is full"
+        assert (self.path_start_idx == self.ptr).all(), "finish_path() every env before get()"
+        self.ptr = 0
+        self.path_start_idx[:] = 0
+        adv_mean, adv_std = mpi_statistics_scalar(self.adv_buf)
+        adv = (self.adv_buf - adv_mean) / (adv_std + 1e-8)
+        data = dict(
+            obs=self.obs_buf,
+            act=self.act_buf,
+            ret=self.ret_buf,
+            adv=adv,
+            logp=self.logp_buf,
+        )
+        return {
+            k: torch.as_tensor(v.reshape(-1, *v.shape[2:]), dtype=torch.float32)
+            for k, v in data.items()
+        }
+
+
+class RunningMeanStd(nn.Module):
+    """Running mean and variance of observations, merged over MPI ranks once per epoch.
+
+    Between merges each rank accumulates its own batch moments; `sync()` adds the sum over all
+    ranks to the shared statistics, so every rank normalizes with identical numbers. Kept as
+    buffers so that it travels in the actor-critic's checkpoint and in the exported policy.
+    """
+
+    def __init__(self, shape: tuple[int, ...], clip: float = 10.0, epsilon: float = 1e-8):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(0.0, dtype=torch.float64))
+        self.clip, self.epsilon = clip, epsilon
+        self._pending: list[np.ndarray] = []
+
+    def record(self, obs: np.ndarray) -> None:
+        self._pending.append(np.asarray(obs, dtype=np.float64).reshape(-1, *self.mean.shape))
+
+    def sync(self) -> None:
+        """Fold the observations recorded on every rank since the last sync into the statistics."""
+        shape = self.mean.shape
+        batch = np.concatenate(self._pending) if self._pending else np.zeros((0, *shape))
+        self._pending = []
+        n = mpi_sum(np.array(len(batch), dtype=np.float64))
+        if n == 0:
+            return
+        batch_mean = mpi_sum(batch.sum(axis=0)) / n
+        batch_var = mpi_sum(((batch - batch_mean) ** 2).sum(axis=0)) / n
+        # Chan et al.'s parallel update of mean and variance.
+        count = self.count.item()
+        total = count + n
+        delta = batch_mean - self.mean.numpy()
+        new_mean = self.mean.numpy() + delta * n / total
+        m2 = self.var.numpy() * count + batch_var * n + delta**2 * count * n / total
+        self.mean.copy_(torch.as_tensor(new_mean))
+        self.var.copy_(torch.as_tensor(m2 / total))
+        self.count.fill_(total)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        normalized = (obs - self.mean) / torch.sqrt(self.var + self.epsilon)
+        return torch.clamp(normalized, -self.clip, self.clip).to(obs.dtype)
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        return self(torch.as_tensor(obs, dtype=torch.float64)).numpy().astype(np.float32)

@@ -1,0 +1,188 @@
+"""MPI plumbing: launching ranks, averaging numbers and gradients, and failing as one job.
+
+Without mpirun every function here sees a world of one process, so ppo() runs unchanged in a
+notebook. The MPI implementation is MPICH from PyPI (`pip install mpich`), found next to the
+Python interpreter, so no system MPI is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+# Environment variables that the process managers of MPICH, Open MPI and Intel MPI set in ranks.
+_LAUNCHED_BY_MPIRUN = (
+    "PMI_RANK",
+    "PMI_SIZE",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMIX_RANK",
+    "MPI_LOCALNRANKS",
+)
+
+
+def launched_by_mpirun() -> bool:
+    return any(var in os.environ for var in _LAUNCHED_BY_MPIRUN)
+
+
+def find_mpirun() -> str:
+    """The mpirun next to this interpreter (the venv's MPICH) first, then the one on PATH."""
+    beside_python = Path(sys.executable).parent / "mpirun"
+    if beside_python.exists():
+        return str(beside_python)
+    on_path = shutil.which("mpirun") or shutil.which("mpiexec")
+    if on_path is None:
+        raise FileNotFoundError(
+            "mpirun not found next to this Python or on PATH; install the project's MPI with "
+            "`pip install -r requirements.txt` (it includes the mpich package)."
+        )
+    return on_path
+
+
+def mpi_fork(n: int, argv: list[str] | None = None) -> None:
+    """Re-launch the current script under `mpirun -np n`, then exit with its status.
+
+    Does nothing for n <= 1 or when the process already runs inside mpirun, so that
+    `mpirun -np 4 python ppo.py --cpu 4` does not start 16 processes.
+    """
+    if n <= 1 or launched_by_mpirun():
+        return
+    env = os.environ.copy()
+    # One BLAS/OpenMP thread per rank: the ranks themselves fill the cores.
+    env.update(MKL_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    argv = sys.argv if argv is None else argv
+    # MPICH runs as root and with more ranks than cores without extra flags.
+    cmd = [find_mpirun(), "-np", str(n), sys.executable, *argv]
+    sys.exit(subprocess.call(cmd, env=env))
+
+
+def comm() -> MPI.Comm:
+    return MPI.COMM_WORLD
+
+
+def proc_id() -> int:
+    return MPI.COMM_WORLD.Get_rank()
+
+
+def num_procs() -> int:
+    return MPI.COMM_WORLD.Get_size()
+
+
+def broadcast(x, root: int = 0):
+    return MPI.COMM_WORLD.bcast(x, root=root)
+
+
+def gather(x, root: int = 0):
+    """A list of every rank's x on the root rank, None on the others."""
+    return MPI.COMM_WORLD.gather(x, root=root)
+
+
+def scatter(xs, root: int = 0):
+    return MPI.COMM_WORLD.scatter(xs, root=root)
+
+
+def mpi_op(x, op):
+    x = np.asarray(x, dtype=np.float64)
+    buff = np.zeros_like(x)
+    MPI.COMM_WORLD.Allreduce(x, buff, op=op)
+    return buff[()] if buff.ndim == 0 else buff
+
+
+def mpi_sum(x):
+    return mpi_op(x, MPI.SUM)
+
+
+def mpi_avg(x):
+    """Average a number or an array over all ranks."""
+    return mpi_sum(x) / num_procs()
+
+
+def mpi_statistics_scalar(x, with_min_and_max: bool = False):
+    """Mean and std (and min and max) of all values of x over all ranks.
+
+    An empty x on every rank gives NaN, not an error: an epoch may end with no finished episode.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    global_sum, global_n = mpi_sum([np.sum(x), len(x)])
+    mean = global_sum / global_n if global_n > 0 else np.nan
+    global_sum_sq = mpi_sum(np.sum((x - mean) ** 2)) if global_n > 0 else np.nan
+    std = np.sqrt(global_sum_sq / global_n) if global_n > 0 else np.nan
+    if with_min_and_max:
+        global_min = mpi_op(np.min(x) if len(x) > 0 else np.inf, op=MPI.MIN)
+        global_max = mpi_op(np.max(x) if len(x) > 0 else -np.inf, op=MPI.MAX)
+        if global_n == 0:
+            global_min = global_max = np.nan
+        return mean, std, global_min, global_max
+    return mean, std
+
+
+def setup_pytorch_for_mpi() -> None:
+    """Give each rank its share of the cores, so that N ranks do not fight over them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(max(1, (cores or 1) // num_procs()))
+
+
+def sync_params(module: torch.nn.Module) -> None:
+    """Make every rank's parameters and buffers equal to rank 0's."""
+    if num_procs() == 1:
+        return
+    for tensor in [*module.parameters(), *module.buffers()]:
+        array = tensor.data.numpy()
+        MPI.COMM_WORLD.Bcast(array, root=0)
+
+
+def mpi_avg_grads(module: torch.nn.Module) -> None:
+    """Average the gradients of `module` over all ranks with ONE Allreduce on a flat buffer.
+
+    One collective call per backward pass instead of one per parameter tensor: the latency of a
+    call, not the bytes, dominates for networks of this size.
+    """
+    if num_procs() == 1:
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, flat.numpy(), op=MPI.SUM)
+    flat /= num_procs()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def mpi_avg_grads_per_parameter(module: torch.nn.Module) -> None:
+    """The textbook way, one Allreduce per parameter: kept as the reference for tests and bench."""
+    if num_procs() == 1:
+        return
+    for p in module.parameters():
+        if p.grad is not None:
+            grad = p.grad.numpy()
+            MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
+            grad /= num_procs()
+
+
+def abort_all_ranks_on_error() -> None:
+    """Make an uncaught exception on any rank stop the whole MPI job with its message.
+
+    Without this, the failing rank exits while the others wait forever in their next collective
+    call. MPI_Abort kills every rank of the job; the message is printed first, prefixed by the rank.
+    """
+    if num_procs() == 1:
+        return
+
+    def excepthook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):
+            message = "interrupted"
+        else:
+            message = "".join(traceback.format_exception(exc_type, exc, tb))
+        sys.stderr.write(f"[rank {proc_id()}] {message}\n")
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(1)
+
+    sys.excepthook = excepthook
