@@ -100,9 +100,10 @@ class MLPCritic(nn.Module):
 class MLPActorCritic(nn.Module):
     """A policy `pi` (Gaussian for Box actions, categorical for Discrete ones) and a value `v`.
 
-    `step(obs)` takes a batch of observations and returns numpy arrays `(act, val, logp)`;
-    `act(obs)` returns only the actions; `act(obs, deterministic=True)` the Gaussian mean (or the
-    most likely category), which is what an evaluation or an exported policy runs.
+    `step(obs)` takes a batch of observations (a tensor or an array) and returns numpy arrays
+    `(act, val, logp)`; `act(obs)` returns only the actions; `act(obs, deterministic=True)` the
+    Gaussian mean (or the most likely category), which is what an evaluation or an exported
+    policy runs.
     """
 
     def __init__(
@@ -126,7 +127,8 @@ class MLPActorCritic(nn.Module):
         self.v = MLPCritic(obs_dim, hidden_sizes, activation)
 
     @torch.no_grad()
-    def step(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def step(self, obs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        obs = torch.as_tensor(obs, dtype=torch.float32)
         pi = self.pi._distribution(obs)
         act = pi.sample()
         logp_a = self.pi._log_prob_from_distribution(pi, act)
@@ -134,8 +136,9 @@ class MLPActorCritic(nn.Module):
         return act.numpy(), val.numpy(), logp_a.numpy()
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs, deterministic: bool = False) -> np.ndarray:
         if deterministic:
+            obs = torch.as_tensor(obs, dtype=torch.float32)
             return self.pi.deterministic_action(obs).numpy()
         return self.step(obs)[0]
 

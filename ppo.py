@@ -450,6 +450,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Train a policy with PPO on a Gymnasium environment (see ppo.ppo for details).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("--env", type=str, default="ArmReach-v0", help="Gymnasium env id.")
     parser.add_argument("--hid", type=int, default=64, help="Units per hidden layer.")
@@ -458,7 +459,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exp_name", "--exp-name", type=str, default="ppo")
     parser.add_argument("--data_dir", "--data-dir", type=str, default="data")
     ppo_flags = add_arguments_from_signature(
-        parser, ppo, skip=("env_fn", "actor_critic", "ac_kwargs", "logger_kwargs")
+        parser,
+        ppo,
+        skip=("env_fn", "actor_critic", "ac_kwargs", "logger_kwargs"),
+        aliases=dict(steps_per_epoch=["--steps"]),
     )
     args = parser.parse_args(argv)
 

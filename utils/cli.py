@@ -38,9 +38,16 @@ def _first_sentence(text: str) -> str:
 
 
 def add_arguments_from_signature(
-    parser: argparse.ArgumentParser, fn, skip: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser,
+    fn,
+    skip: tuple[str, ...] = (),
+    aliases: dict[str, list[str]] | None = None,
 ) -> list[str]:
-    """Add a flag for each simple keyword argument of fn; return the names added."""
+    """Add a flag for each simple keyword argument of fn; return the names added.
+
+    `aliases` adds further flags for an argument, e.g. Spinning Up's `--steps` for
+    `steps_per_epoch`.
+    """
     docs = docstring_arguments(fn)
     added = []
     for name, param in inspect.signature(fn).parameters.items():
@@ -48,6 +55,7 @@ def add_arguments_from_signature(
         if name in skip or default is inspect.Parameter.empty:
             continue
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        flags += (aliases or {}).get(name, [])
         help_text = docs.get(name, "")
         if isinstance(default, bool):
             parser.add_argument(

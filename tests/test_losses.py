@@ -1,0 +1,94 @@
+"""The policy objective on constructed data: the clip, the KL early stop, the adaptive penalty."""
+
+import copy
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.optim import Adam
+
+import core
+import ppo
+
+
+def constructed_batch(ratios, advs, seed=0):
+    """A batch for a real actor-critic whose probability ratios pi/pi_old are exactly `ratios`.
+
+    The actions are drawn from the policy itself, as in a rollout.
+    """
+    torch.manual_seed(seed)
+    ac = core.MLPActorCritic(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2,)), (8,))
+    obs = torch.randn(len(ratios), 3)
+    with torch.no_grad():
+        pi, _ = ac.pi(obs)
+        act = pi.sample()
+        _, logp = ac.pi(obs, act)
+    logp_old = logp - torch.log(torch.as_tensor(ratios, dtype=torch.float32))
+    data = dict(obs=obs, act=act, adv=torch.as_tensor(advs, dtype=torch.float32), logp=logp_old)
+    return ac, data
+
+
+def test_clipped_loss_matches_hand_computed_surrogate_and_clip_fraction():
+    ratios = [0.5, 0.9, 1.0, 1.1, 1.5, 1.5, 0.5]
+    advs = [1.0, 1.0, -2.0, 1.0, 1.0, -1.0, -1.0]
+    ac, data = constructed_batch(ratios, advs)
+    loss, info = ppo.compute_loss_pi(ac, data, clip_ratio=0.2)
+    # min(r*A, clip(r, 0.8, 1.2)*A) term by term:
+    expected_terms = [0.5, 0.9, -2.0, 1.1, 1.2, -1.5, -0.8]
+    assert loss.item() == pytest.approx(-np.mean(expected_terms), rel=1e-5)
+    assert info["cf"] == pytest.approx(4 / 7)  # 0.5, 1.5, 1.5, 0.5 lie outside [0.8, 1.2]
+    assert info["kl"] == pytest.approx(-np.mean(np.log(ratios)), rel=1e-5)
+
+
+def test_clipped_loss_has_no_gradient_once_the_ratio_is_past_the_clip_in_the_advantage_direction():
+    ac, data = constructed_batch([1.5, 1.5], [1.0, 1.0])  # already past 1 + eps with A > 0
+    loss, _ = ppo.compute_loss_pi(ac, data, clip_ratio=0.2)
+    loss.backward()
+    assert all(p.grad is None or torch.all(p.grad == 0) for p in ac.pi.parameters())
+
+    ac, data = constructed_batch([1.5, 1.5], [-1.0, -1.0])  # past the clip but A < 0: pull back
+    loss, _ = ppo.compute_loss_pi(ac, data, clip_ratio=0.2)
+    loss.backward()
+    assert any(p.grad is not None and torch.any(p.grad != 0) for p in ac.pi.parameters())
+
+
+def test_kl_early_stopping_stops_before_first_step_over_limit():
+    ac, data = constructed_batch([1.0] * 256, list(np.random.default_rng(0).normal(size=256)))
+    reference = copy.deepcopy(ac)
+    optimizer = Adam(ac.pi.parameters(), lr=0.05)
+    # At step 0 pi == pi_old, so the KL is 0 and one step is taken; after that step the KL
+    # exceeds 1.5 * 1e-9 and the update must stop before a second gradient step.
+    steps, _ = ppo.update_pi(ac, optimizer, data, 0.2, train_pi_iters=80, target_kl=1e-9)
+    assert steps == 1
+
+    ref_optimizer = Adam(reference.pi.parameters(), lr=0.05)
+    ref_optimizer.zero_grad()
+    ppo.compute_loss_pi(reference, data, 0.2)[0].backward()
+    ref_optimizer.step()
+    for p, q in zip(ac.pi.parameters(), reference.pi.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+
+
+def test_kl_early_stopping_lets_every_step_run_under_a_generous_target():
+    ac, data = constructed_batch([1.0] * 256, list(np.random.default_rng(0).normal(size=256)))
+    optimizer = Adam(ac.pi.parameters(), lr=1e-4)
+    steps, info = ppo.update_pi(ac, optimizer, data, 0.2, train_pi_iters=5, target_kl=10.0)
+    assert steps == 5 and info["kl"] < 15.0
+
+
+def test_penalty_loss_is_surrogate_plus_beta_times_kl_and_does_not_stop_early():
+    ratios, advs = [0.5, 1.0, 2.0], [1.0, -1.0, 1.0]
+    ac, data = constructed_batch(ratios, advs)
+    loss, info = ppo.compute_loss_pi(ac, data, clip_ratio=0.2, loss="penalty", beta=3.0)
+    surrogate = -np.mean(np.multiply(ratios, advs))
+    assert loss.item() == pytest.approx(surrogate + 3.0 * info["kl"], rel=1e-5)
+
+    optimizer = Adam(ac.pi.parameters(), lr=0.05)
+    steps, _ = ppo.update_pi(ac, optimizer, data, 0.2, 7, target_kl=1e-9, loss="penalty")
+    assert steps == 7
+
+
+@pytest.mark.parametrize("kl, expected", [(0.001, 0.5), (0.01, 1.0), (0.1, 2.0)])
+def test_kl_penalty_coefficient_halves_under_and_doubles_over_the_target(kl, expected):
+    assert ppo.adapt_kl_penalty(1.0, kl, target_kl=0.01) == expected
