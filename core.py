@@ -143,6 +143,21 @@ class MLPActorCritic(nn.Module):
         return self.step(obs)[0]
 
 
+def actor_critic_from_checkpoint(
+    checkpoint: dict, observation_space: Space, action_space: Space
+) -> MLPActorCritic:
+    """Rebuild the MLPActorCritic, observation normalizer included, that ppo() saved."""
+    ac = MLPActorCritic(
+        observation_space,
+        action_space,
+        hidden_sizes=checkpoint["ac_kwargs"]["hidden_sizes"],
+        activation=getattr(nn, checkpoint["ac_kwargs"]["activation"]),
+    )
+    ac.obs_rms = RunningMeanStd(observation_space.shape) if checkpoint["normalize_obs"] else None
+    ac.load_state_dict(checkpoint["ac"])
+    return ac
+
+
 class PPOBuffer:
     """Experience of K environments over T steps, with GAE-lambda advantages.
 

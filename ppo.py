@@ -315,6 +315,11 @@ def ppo(
         state = dict(
             epoch=epoch,
             ac=ac.state_dict(),
+            ac_kwargs=dict(
+                hidden_sizes=list(ac_kwargs.get("hidden_sizes", (64, 64))),
+                activation=ac_kwargs.get("activation", torch.nn.Tanh).__name__,
+            ),
+            normalize_obs=normalize_obs,
             pi_optimizer=pi_optimizer.state_dict(),
             vf_optimizer=vf_optimizer.state_dict(),
             kl_beta=kl_beta,
