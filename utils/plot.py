@@ -102,6 +102,7 @@ def group_runs(runs: Sequence[Run], key: Callable[[Run], str] = experiment_name)
 
 def smooth_curve(y: np.ndarray, window: int) -> np.ndarray:
     """Moving average over `window` points, averaging fewer points at the ends (Spinning Up's)."""
+    window = min(window, len(y))  # a longer kernel would make np.convolve's output longer
     if window <= 1:
         return y
     kernel = np.ones(window)

@@ -1,0 +1,375 @@
+"""The tools that read a finished run: plots, running the saved policy, videos, TorchScript export.
+
+Real runs of ppo() (two epochs, few gradient steps: the tools only need the files a run writes),
+real PyBullet rendering, real ffmpeg, and the exported policy loaded in a Python that cannot see
+this repository.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import gymnasium as gym
+import imageio.v2 as imageio
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+import core
+import envs  # noqa: F401  (registers ArmReach-v0)
+import ppo
+from tests.helpers import assert_ok, run
+from utils import export, plot, test_policy
+
+
+def train(run_dir, env_id: str, seed: int, exp_name: str):
+    """A real, short ppo() run written to run_dir."""
+    ppo.ppo(
+        lambda: gym.make(env_id),
+        seed=seed,
+        epochs=2,
+        steps_per_epoch=400,
+        train_pi_iters=10,
+        train_v_iters=10,
+        logger_kwargs=dict(output_dir=str(run_dir), exp_name=exp_name),
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """data/arm/arm_s0, data/arm/arm_s1 (ArmReach-v0) and data/cartpole/cartpole_s0."""
+    data = tmp_path_factory.mktemp("data")
+    train(data / "arm" / "arm_s0", "ArmReach-v0", 0, "arm")
+    train(data / "arm" / "arm_s1", "ArmReach-v0", 1, "arm")
+    train(data / "cartpole" / "cartpole_s0", "CartPole-v1", 0, "cartpole")
+    return data
+
+
+@pytest.fixture(scope="module")
+def arm_run(data_dir):
+    return data_dir / "arm" / "arm_s0"
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(data_dir):
+    return data_dir / "cartpole" / "cartpole_s0"
+
+
+def rollout_observations(env: gym.Env, n: int, seed: int = 0) -> np.ndarray:
+    """n observations of a random-action rollout (resetting at episode ends)."""
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    observations = []
+    for _ in range(n):
+        observations.append(obs)
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return np.array(observations, dtype=np.float32)
+
+
+def hand_computed_actions(
+    run_dir, env: gym.Env, observations: np.ndarray, normalize: bool = True
+) -> np.ndarray:
+    """ac.act(normalized obs, deterministic=True), normalizing by hand from the checkpoint."""
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    ac = core.actor_critic_from_checkpoint(ckpt, env.observation_space, env.action_space)
+    if not normalize:
+        return ac.act(observations, deterministic=True)
+    mean = ckpt["ac"]["obs_rms.mean"].numpy()
+    var = ckpt["ac"]["obs_rms.var"].numpy()
+    normalized = np.clip((observations - mean) / np.sqrt(var + 1e-8), -10, 10).astype(np.float32)
+    return ac.act(normalized, deterministic=True)
+
+
+def test_get_action_applies_the_saved_normalization_and_returns_the_mean_inside_the_bounds(
+    arm_run,
+):
+    env, get_action = test_policy.load_policy_and_env(arm_run)
+    assert env.spec.id == "ArmReach-v0"
+    observations = rollout_observations(env, 30)
+    actions = np.array([get_action(obs) for obs in observations])
+    for act in actions:
+        assert env.action_space.contains(act)
+    expected = np.clip(hand_computed_actions(arm_run, env, observations), -1, 1)
+    np.testing.assert_allclose(actions, expected, atol=1e-6)
+    # The saved statistics matter: without them the actions would differ.
+    unnormalized = np.clip(hand_computed_actions(arm_run, env, observations, False), -1, 1)
+    assert not np.allclose(actions, unnormalized, atol=1e-3)
+    env.close()
+
+
+def test_stochastic_get_action_samples_valid_actions_that_vary(arm_run):
+    env, get_action = test_policy.load_policy_and_env(arm_run, deterministic=False)
+    obs, _ = env.reset(seed=0)
+    actions = np.array([get_action(obs) for _ in range(5)])
+    assert all(env.action_space.contains(act) for act in actions)
+    assert len(np.unique(actions, axis=0)) == 5
+    env.close()
+
+
+def test_get_action_of_a_discrete_policy_is_the_most_likely_int(cartpole_run):
+    env, get_action = test_policy.load_policy_and_env(cartpole_run)
+    observations = rollout_observations(env, 20)
+    actions = [get_action(obs) for obs in observations]
+    assert all(type(act) is int and env.action_space.contains(act) for act in actions)
+    assert actions == hand_computed_actions(cartpole_run, env, observations).tolist()
+    env.close()
+
+
+def test_run_policy_reports_returns_lengths_and_success_rate(arm_run, cartpole_run):
+    env, get_action = test_policy.load_policy_and_env(arm_run)
+    stats = test_policy.run_policy(env, get_action, episodes=2, seed=3)
+    assert stats["avg_length"] == 50 and len(stats["returns"]) == 2
+    assert stats["avg_return"] == pytest.approx(np.mean(stats["returns"]))
+    assert stats["avg_return"] < 0  # minus the distance, every step
+    assert 0 <= stats["success_rate"] <= 1
+    assert test_policy.run_policy(env, get_action, episodes=2, seed=3) == stats  # reproducible
+    env.close()
+
+    env, get_action = test_policy.load_policy_and_env(cartpole_run)
+    stats = test_policy.run_policy(env, get_action, episodes=1, max_ep_len=7)
+    assert stats["success_rate"] is None  # CartPole reports no is_success
+    assert stats["avg_length"] <= 7
+    env.close()
+
+
+def test_cli_prints_average_return_episode_length_and_success_rate(arm_run):
+    result = run([sys.executable, "-m", "utils.test_policy", str(arm_run), "--episodes", "2"])
+    assert_ok(result)
+    lines = dict(line.split("\t", 1) for line in result.stdout.splitlines() if "\t" in line)
+    env, get_action = test_policy.load_policy_and_env(arm_run)
+    stats = test_policy.run_policy(env, get_action, episodes=2, seed=0)
+    env.close()
+    assert float(lines["AverageEpRet"]) == pytest.approx(stats["avg_return"], rel=1e-3)
+    assert float(lines["EpLen"]) == 50
+    assert float(lines["SuccessRate"]) == stats["success_rate"]
+
+
+def check_frames(frames: np.ndarray, count: int) -> None:
+    assert frames.shape == (count, 240, 320, 3)
+    assert frames[0].std() > 10, "the first frame is blank"
+    assert np.abs(frames[-1].astype(int) - frames[0]).mean() > 0.5, "the arm did not move"
+
+
+def test_gif_video_holds_a_frame_per_reset_and_step_of_the_first_episodes(arm_run, tmp_path):
+    env, get_action = test_policy.load_policy_and_env(arm_run, render_mode="rgb_array")
+    video = tmp_path / "arm.gif"
+    stats = test_policy.run_policy(env, get_action, episodes=3, video=video, video_episodes=2)
+    env.close()
+    assert stats["video_frames"] == 2 * 51  # reset + 50 steps, for 2 of the 3 episodes
+    check_frames(iio.imread(video), 2 * 51)
+    # 25 fps (the env's render_fps): 40 ms per frame.
+    assert iio.immeta(video, index=0)["duration"] == 40
+
+
+def test_mp4_video_from_the_command_line_plays_at_the_env_frame_rate(arm_run, tmp_path):
+    video = tmp_path / "arm.mp4"
+    result = run(
+        [sys.executable, "-m", "utils.test_policy", str(arm_run), "--episodes", "1"]
+        + ["--video", str(video)]
+    )
+    assert_ok(result)
+    assert f"{video} (51 frames)" in result.stdout
+    with imageio.get_reader(video, format="FFMPEG") as reader:
+        assert reader.get_meta_data()["fps"] == 25
+        frames = np.array([frame for frame in reader.iter_data()])
+    check_frames(frames, 51)
+
+
+# Runs with `python -I` (no PYTHONPATH, no current dir on sys.path) from a folder outside the repo.
+LOAD_WITHOUT_REPO = """
+import sys
+import numpy as np
+import torch
+for name in ("core", "ppo", "envs", "utils"):
+    try:
+        __import__(name)
+    except ImportError:
+        continue
+    sys.exit(f"{name} is importable: the repository is on sys.path")
+policy = torch.jit.load("policy.pt")
+obs = torch.as_tensor(np.load("obs.npy"))
+np.save("batch.npy", policy(obs).numpy())
+np.save("single.npy", np.stack([policy(o).numpy() for o in obs]))
+"""
+
+
+@pytest.mark.parametrize("which", ["arm", "cartpole"])
+def test_exported_policy_gives_the_same_actions_as_get_action_without_the_repository(
+    which, arm_run, cartpole_run, tmp_path
+):
+    run_dir = arm_run if which == "arm" else cartpole_run
+    out = tmp_path / "policy.pt"
+    assert_ok(run([sys.executable, "-m", "utils.export", str(run_dir), "--out", str(out)]))
+
+    env, get_action = test_policy.load_policy_and_env(run_dir)
+    observations = rollout_observations(env, 40, seed=5)
+    # Far-out observations too, so that the normalizer's clip and the action clip are exercised.
+    far = observations[:10] * 5 + 3
+    observations = np.concatenate([observations, far]).astype(np.float32)
+    np.save(tmp_path / "obs.npy", observations)
+    env_vars = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", LOAD_WITHOUT_REPO],
+        cwd=tmp_path,
+        env=env_vars,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_ok(result)
+
+    expected = np.array([get_action(obs) for obs in observations])
+    for name in ("batch", "single"):
+        exported = np.load(tmp_path / f"{name}.npy")
+        assert exported.shape == expected.shape
+        if which == "cartpole":
+            assert exported.dtype == np.int64 and (exported == expected).all()
+        else:
+            np.testing.assert_allclose(exported, expected, atol=1e-6)
+    env.close()
+
+
+def test_exported_box_policy_clips_its_actions_into_the_bounds(arm_run):
+    ac, env, _ = test_policy.load_actor_critic(arm_run)
+    with torch.no_grad():
+        ac.pi.mu_net[-2].weight.mul_(100)  # a policy whose mean leaves [-1, 1]
+    policy = torch.jit.script(export.DeterministicPolicy(ac, env.action_space))
+    observations = rollout_observations(env, 20)
+    with torch.no_grad():
+        exported = policy(torch.as_tensor(observations)).numpy()
+    raw = ac.act(ac.obs_rms.normalize(observations), deterministic=True)
+    assert (np.abs(raw) > 1).any()
+    np.testing.assert_allclose(exported, np.clip(raw, -1, 1), atol=1e-6)
+    env.close()
+
+
+def test_export_policy_keeps_the_env_id_and_spaces_beside_the_module(arm_run, tmp_path):
+    out = export.export_policy(arm_run, tmp_path / "sub" / "policy.pt")
+    extra = {"policy.json": ""}
+    torch.jit.load(out, _extra_files=extra)
+    metadata = json.loads(extra["policy.json"])
+    assert metadata["env_id"] == "ArmReach-v0" and metadata["normalize_obs"] is True
+    assert metadata["action_space"] == dict(
+        type="Box", shape=[7], low=[-1.0] * 7, high=[1.0] * 7, dtype="float32"
+    )
+
+
+def test_load_runs_groups_two_seeds_and_another_experiment_into_two_experiments(data_dir):
+    runs = plot.load_runs([data_dir])
+    assert len(runs) == 3
+    groups = plot.group_runs(runs)
+    assert {name: [r[0].name for r in group] for name, group in groups.items()} == {
+        "arm": ["arm_s0", "arm_s1"],
+        "cartpole": ["cartpole_s0"],
+    }
+    assert runs[0][2]["TotalEnvInteracts"].tolist() == [400, 800]
+
+
+def test_experiment_name_falls_back_to_the_directory_name_without_the_seed(tmp_path):
+    assert plot.experiment_name((tmp_path / "big_net_s3", {}, {})) == "big_net"
+    assert plot.experiment_name((tmp_path / "big_net_s3_2", {}, {})) == "big_net"
+    assert plot.experiment_name((tmp_path / "x_s3", {"exp_name": "named"}, {})) == "named"
+
+
+def test_plot_runs_draws_the_mean_of_the_seeds_with_a_band_per_experiment(data_dir, tmp_path):
+    out = tmp_path / "curves.png"
+    fig = plot.plot_runs([data_dir], values=["AverageEpRet"], out=out)
+    image = iio.imread(out)
+    assert image.shape[0] > 100 and image[..., :3].std() > 10
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"arm (2 seeds)", "cartpole (1 seed)"}
+    returns = [
+        plot.read_progress(data_dir / "arm" / seed / "progress.txt")["AverageEpRet"]
+        for seed in ("arm_s0", "arm_s1")
+    ]
+    np.testing.assert_allclose(lines["arm (2 seeds)"].get_xdata(), [400, 800])
+    np.testing.assert_allclose(lines["arm (2 seeds)"].get_ydata(), (returns[0] + returns[1]) / 2)
+    assert len(ax.collections) == 1  # a band for the experiment with two seeds only
+
+
+def test_runs_of_different_length_are_averaged_over_their_common_epochs(data_dir, tmp_path):
+    for seed in ("arm_s0", "arm_s1"):
+        shutil.copytree(data_dir / "arm" / seed, tmp_path / seed)
+    progress = tmp_path / "arm_s1" / "progress.txt"
+    progress.write_text("\n".join(progress.read_text().splitlines()[:2]) + "\n")  # one epoch
+    fig = plot.plot_runs([tmp_path], values=["AverageEpRet", "SuccessRate"], out=None, smooth=2)
+    assert [ax.get_lines()[0].get_xdata().tolist() for ax in fig.axes] == [[400], [400]]
+
+
+def test_plot_cli_writes_a_png(data_dir, tmp_path):
+    out = tmp_path / "arm.png"
+    result = run(
+        [sys.executable, "-m", "utils.plot", str(data_dir / "arm"), "--out", str(out)]
+        + ["--value", "AverageEpRet", "SuccessRate", "--xaxis", "Epoch", "--smooth", "2"]
+    )
+    assert_ok(result)
+    assert iio.imread(out).shape[1] > iio.imread(out).shape[0]  # two subplots side by side
+
+
+def corrupt_run(arm_run, tmp_path):
+    run_dir = tmp_path / "corrupt"
+    shutil.copytree(arm_run, run_dir)
+    data = (run_dir / "checkpoint.pt").read_bytes()
+    (run_dir / "checkpoint.pt").write_bytes(data[: len(data) // 2])  # a torn write
+    return run_dir
+
+
+def no_checkpoint_run(arm_run, tmp_path):
+    run_dir = tmp_path / "no_checkpoint"
+    run_dir.mkdir()
+    shutil.copy(arm_run / "config.json", run_dir)
+    return run_dir
+
+
+ERROR_CASES = {
+    "test_policy missing run dir": (
+        test_policy.main, lambda arm, tmp: [str(tmp / "nowhere")], "does not exist"
+    ),
+    "test_policy missing checkpoint": (
+        test_policy.main, lambda arm, tmp: [str(no_checkpoint_run(arm, tmp))], "missing"
+    ),
+    "test_policy corrupt checkpoint": (
+        test_policy.main, lambda arm, tmp: [str(corrupt_run(arm, tmp))], "not a readable"
+    ),
+    "test_policy unknown video extension": (
+        test_policy.main, lambda arm, tmp: [str(arm), "--video", str(tmp / "a.avi")], ".gif or .mp4"
+    ),
+    "export missing run dir": (
+        export.main, lambda arm, tmp: [str(tmp / "nowhere")], "does not exist"
+    ),
+    "export corrupt checkpoint": (
+        export.main, lambda arm, tmp: [str(corrupt_run(arm, tmp))], "not a readable"
+    ),
+    "plot no progress.txt": (
+        plot.main, lambda arm, tmp: [str(tmp)], "no progress.txt found"
+    ),
+    "plot missing column": (
+        plot.main, lambda arm, tmp: [str(arm), "--value", "Nope"], "available: Epoch, AverageEpRet"
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_errors_print_one_line_and_exit_2(case, arm_run, tmp_path, capsys):
+    main, make_argv, message = ERROR_CASES[case]
+    argv = make_argv(arm_run, tmp_path)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_errors_from_the_command_line_have_no_traceback(arm_run, tmp_path):
+    result = run([sys.executable, "-m", "utils.test_policy", str(corrupt_run(arm_run, tmp_path))])
+    assert result.returncode == 2
+    assert result.stderr.startswith("python -m utils.test_policy: error:")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
