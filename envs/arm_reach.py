@@ -134,8 +134,8 @@ class ArmReachEnv(gym.Env[np.ndarray, np.ndarray]):
         self._obs_low, self._obs_high = self.observation_space.low, self.observation_space.high
 
         self._view = self.client.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=[0.4, 0.0, 0.4],
-            distance=1.6,
+            cameraTargetPosition=[0.3, 0.0, 0.35],
+            distance=1.3,
             yaw=50,
             pitch=-25,
             roll=0,
