@@ -255,9 +255,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Episode i resets with seed + i.")
     parser.add_argument("--stochastic", action="store_true", help="Sample actions, not the mean.")
     parser.add_argument("--video", help="Write the first episodes to this .gif or .mp4 file.")
-    parser.add_argument("--video_episodes", type=int, default=3, help="Episodes in the video.")
     parser.add_argument(
-        "--max_ep_len", type=int, default=None, help="Cut episodes after this many steps."
+        "--video_episodes", "--video-episodes", type=int, default=3, help="Episodes in the video."
+    )
+    parser.add_argument(
+        "--max_ep_len",
+        "--max-ep-len",
+        type=int,
+        default=None,
+        help="Cut episodes after this many steps.",
     )
     args = parser.parse_args(argv)
     try:
