@@ -24,9 +24,19 @@ from torch.optim import Adam
 import core
 import envs  # noqa: F401  (registers ArmReach-v0 with Gymnasium)
 from utils.cli import add_arguments_from_signature
-from utils.logx import CHECKPOINT_FILE, EpochLogger, atomic_torch_save, setup_logger_kwargs
+from utils.logx import (
+    EpochLogger,
+    check_writable,
+    load_checkpoint,
+    load_config,
+    restore_rng_state,
+    rng_state,
+    setup_logger_kwargs,
+)
 from utils.mpi import (
     abort_all_ranks_on_error,
+    allgather,
+    gather,
     launched_by_mpirun,
     mpi_avg,
     mpi_avg_grads,
@@ -34,6 +44,7 @@ from utils.mpi import (
     mpi_sum,
     num_procs,
     proc_id,
+    scatter,
     setup_pytorch_for_mpi,
     sync_params,
 )
@@ -110,9 +121,17 @@ def adapt_kl_penalty(beta: float, kl: float, target_kl: float) -> float:
     return beta
 
 
-def check_arguments(**kwargs) -> None:
+def check_arguments(ranks: int | None = None, **kwargs) -> None:
     """Reject arguments that cannot work, with the value, the rule and what to do."""
-    for name in ("steps_per_epoch", "epochs", "train_pi_iters", "train_v_iters", "max_ep_len"):
+    ranks = num_procs() if ranks is None else ranks
+    for name in (
+        "steps_per_epoch",
+        "epochs",
+        "train_pi_iters",
+        "train_v_iters",
+        "max_ep_len",
+        "save_freq",
+    ):
         if kwargs[name] <= 0:
             raise ValueError(f"{name}={kwargs[name]} must be a positive integer.")
     for name in ("pi_lr", "vf_lr", "clip_ratio", "target_kl"):
@@ -125,13 +144,38 @@ def check_arguments(**kwargs) -> None:
         raise ValueError(f"loss={kwargs['loss']!r} is not one of {LOSSES}.")
     if kwargs["envs_per_proc"] <= 0:
         raise ValueError(f"envs_per_proc={kwargs['envs_per_proc']} must be a positive integer.")
-    n_envs = num_procs() * kwargs["envs_per_proc"]
+    n_envs = ranks * kwargs["envs_per_proc"]
     if kwargs["steps_per_epoch"] % n_envs != 0:
         raise ValueError(
             f"steps_per_epoch={kwargs['steps_per_epoch']} must be a multiple of MPI ranks "
-            f"({num_procs()}) x envs_per_proc ({kwargs['envs_per_proc']}) = {n_envs}, so that "
+            f"({ranks}) x envs_per_proc ({kwargs['envs_per_proc']}) = {n_envs}, so that "
             "every environment collects the same number of steps; change one of them."
         )
+
+
+# Arguments that shape what a checkpoint holds: a resumed run must use the saved values.
+RESUME_MUST_MATCH = ("steps_per_epoch", "envs_per_proc", "normalize_obs", "loss")
+
+
+def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int | None = None):
+    ranks = num_procs() if ranks is None else ranks
+    saved_ranks = len(checkpoint["rng"])
+    if saved_ranks != ranks:
+        raise ValueError(
+            f"the run in {config['resume']} was trained with {saved_ranks} MPI ranks and this job "
+            f"has {ranks}; resume it with {saved_ranks} (--cpu {saved_ranks})."
+        )
+    hidden_sizes = list(config["ac_kwargs"].get("hidden_sizes", (64, 64)))
+    for name, now, then in [
+        *((n, config[n], saved_config.get(n)) for n in RESUME_MUST_MATCH),
+        ("hidden_sizes", hidden_sizes, checkpoint["ac_kwargs"]["hidden_sizes"]),
+    ]:
+        if now != then:
+            raise ValueError(
+                f"{name}={now!r} differs from {then!r} of the run in {config['resume']}; "
+                "resume with the run's own arguments (its config.json), as "
+                "`python ppo.py --resume RUN_DIR` does."
+            )
 
 
 def ppo(
@@ -157,6 +201,9 @@ def ppo(
     kl_beta=1.0,
     envs_per_proc=1,
     normalize_obs=True,
+    resume=None,
+    quiet=False,
+    tensorboard=False,
 ):
     """Proximal Policy Optimization (by clipping or by an adaptive KL penalty), with early stopping
     based on approximate KL. Runs in one process, or on every rank of an MPI job.
@@ -262,6 +309,19 @@ def ppo(
             over ranks after each epoch and clipped to [-10, 10] (--no-normalize_obs to turn
             off).
 
+        resume (str): The directory of a run to continue from its last checkpoint (written
+            every save_freq epochs): networks, optimizers, normalizer, every rank's random
+            generators and the epoch counter are restored, rows of progress.txt after the
+            checkpoint are dropped and redone. Pass the run's own arguments (they are in its
+            config.json: ``utils.logx.load_config(run_dir)``; ``python ppo.py --resume DIR``
+            does this) and the same number of MPI ranks; epochs may be raised to train longer.
+
+        quiet (bool): Print nothing per epoch (no table, no progress bar); files are written
+            as usual.
+
+        tensorboard (bool): Also write every progress column as a TensorBoard scalar to
+            RUN_DIR/tb (needs the tensorboard package).
+
     Returns:
         The trained actor-critic (a torch.nn.Module). With normalize_obs, it expects
         normalized observations: its `obs_rms` attribute holds the normalizer.
@@ -269,9 +329,19 @@ def ppo(
     check_arguments(**locals())
     setup_pytorch_for_mpi()
     abort_all_ranks_on_error()
-
     config = dict(locals())
-    logger = EpochLogger(**logger_kwargs)
+
+    checkpoint = None
+    if resume is not None:
+        checkpoint = load_checkpoint(resume)
+        check_resume(config, load_config(resume), checkpoint)
+        logger_kwargs = dict(logger_kwargs, output_dir=resume)
+    logger = EpochLogger(
+        **logger_kwargs,
+        resume_rows=None if checkpoint is None else checkpoint["epoch"] + 1,
+        quiet=quiet,
+        tensorboard=tensorboard,
+    )
 
     # Every rank draws its own random numbers, so that the ranks explore differently.
     seed += 10000 * proc_id()
@@ -288,9 +358,10 @@ def ppo(
         )
     if not isinstance(act_space, Box | Discrete):
         raise ValueError(f"ppo() needs a Box or Discrete action space, got {act_space}.")
-    config["env_id"] = env.spec.id if env.spec is not None else None
-    config["mpi_ranks"] = num_procs()
-    logger.save_config(config)
+    if checkpoint is None:
+        config["env_id"] = env.spec.id if env.spec is not None else None
+        config["mpi_ranks"] = num_procs()
+        logger.save_config(config)
 
     ac = actor_critic(obs_space, act_space, **ac_kwargs)
     ac.obs_rms = core.RunningMeanStd(obs_space.shape) if normalize_obs else None
@@ -310,21 +381,26 @@ def ppo(
         return ac.obs_rms.normalize(obs) if ac.obs_rms is not None else obs.astype(np.float32)
 
     def save_checkpoint(epoch: int) -> None:
-        if proc_id() != 0:
-            return
-        state = dict(
-            epoch=epoch,
-            ac=ac.state_dict(),
-            ac_kwargs=dict(
-                hidden_sizes=list(ac_kwargs.get("hidden_sizes", (64, 64))),
-                activation=ac_kwargs.get("activation", torch.nn.Tanh).__name__,
-            ),
-            normalize_obs=normalize_obs,
-            pi_optimizer=pi_optimizer.state_dict(),
-            vf_optimizer=vf_optimizer.state_dict(),
-            kl_beta=kl_beta,
+        # Everything a resumed run needs to go on as this one would: the networks, the
+        # optimizers' moments, the normalizer (inside ac) and every rank's random generators.
+        rng_states = gather(rng_state(env_list))
+        logger.save_state(
+            dict(
+                epoch=epoch,
+                ac=ac.state_dict(),
+                ac_kwargs=dict(
+                    hidden_sizes=list(ac_kwargs.get("hidden_sizes", (64, 64))),
+                    activation=ac_kwargs.get("activation", torch.nn.Tanh).__name__,
+                ),
+                normalize_obs=normalize_obs,
+                pi_optimizer=pi_optimizer.state_dict(),
+                vf_optimizer=vf_optimizer.state_dict(),
+                kl_beta=kl_beta,
+                total_env_interacts=total_env_interacts,
+                elapsed_time=time.time() - start_time,
+                rng=rng_states,
+            )
         )
-        atomic_torch_save(state, logger.output_dir / CHECKPOINT_FILE)
 
     def update(data, beta):
         pi_l_old, pi_info_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)
@@ -353,19 +429,29 @@ def ppo(
         )
         return mpi_avg(pi_info["kl"])
 
-    def reset(k: int, seed: int | None = None) -> np.ndarray:
-        obs, info = env_list[k].reset(seed=seed)
-        return obs
-
-    start_time = time.time()
-    obs = np.stack([reset(k, seed + k) for k in range(envs_per_proc)])
+    start_epoch, total_env_interacts, start_time = 0, 0, time.time()
+    if checkpoint is None:
+        obs = np.stack([env_list[k].reset(seed=seed + k)[0] for k in range(envs_per_proc)])
+    else:
+        ac.load_state_dict(checkpoint["ac"])
+        pi_optimizer.load_state_dict(checkpoint["pi_optimizer"])
+        vf_optimizer.load_state_dict(checkpoint["vf_optimizer"])
+        kl_beta = checkpoint["kl_beta"]
+        start_epoch = checkpoint["epoch"] + 1
+        total_env_interacts = checkpoint["total_env_interacts"]
+        start_time -= checkpoint["elapsed_time"]
+        restore_rng_state(scatter(checkpoint["rng"] if proc_id() == 0 else None), env_list)
+        # The physics of episodes in flight was not saved: they start anew, from the restored
+        # generators.
+        obs = np.stack([env.reset()[0] for env in env_list])
+        logger.log(f"Resuming {resume} after epoch {checkpoint['epoch']}.")
     ep_ret = np.zeros(envs_per_proc)
     ep_len = np.zeros(envs_per_proc, dtype=np.int64)
     reports_success = None  # known after the first step: does the env put is_success in info?
     act_low, act_high = (act_space.low, act_space.high) if isinstance(act_space, Box) else (0, 0)
-    total_env_interacts = 0
+    logger.start_progress_bar(epochs, initial=start_epoch)
 
-    for epoch in range(epochs):
+    for epoch in range(start_epoch, epochs):
         epoch_start = time.time()
         for t in range(local_steps_per_env):
             if ac.obs_rms is not None:
@@ -408,7 +494,7 @@ def ppo(
                     logger.store(EpRet=ep_ret[k], EpLen=ep_len[k])
                     if reports_success:
                         logger.store(SuccessRate=success[k])
-                    next_obs[k] = reset(k)
+                    next_obs[k] = env_list[k].reset()[0]
                     ep_ret[k], ep_len[k] = 0, 0
             # Episodes cut by the end of the epoch go on in the next one.
             obs = next_obs
@@ -460,7 +546,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--env", type=str, default="ArmReach-v0", help="Gymnasium env id.")
     parser.add_argument("--hid", type=int, default=64, help="Units per hidden layer.")
     parser.add_argument("--l", type=int, default=2, help="Number of hidden layers.")
-    parser.add_argument("--cpu", type=int, default=1, help="MPI ranks to launch with mpirun.")
+    parser.add_argument(
+        "--cpu", type=int, default=None, help="MPI ranks to launch with mpirun (default: 1)."
+    )
     parser.add_argument("--exp_name", "--exp-name", type=str, default="ppo")
     parser.add_argument("--data_dir", "--data-dir", type=str, default="data")
     ppo_flags = add_arguments_from_signature(
@@ -469,19 +557,63 @@ def main(argv: list[str] | None = None) -> None:
         skip=("env_fn", "actor_critic", "ac_kwargs", "logger_kwargs"),
         aliases=dict(steps_per_epoch=["--steps"]),
     )
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    given = {
+        action.dest
+        for action in parser._actions
+        if any(arg.split("=")[0] in action.option_strings for arg in argv)
+    }
 
+    def fail(message: str) -> None:
+        if proc_id() == 0:
+            sys.stderr.write(f"ppo.py: error: {message}\n")
+        sys.exit(2)
+
+    if args.resume is not None:
+        # Continue with the run's own settings, except those given again (--epochs 100
+        # trains longer).
+        try:
+            saved = load_config(args.resume)
+        except ValueError as e:
+            fail(str(e))
+        for name in ppo_flags:
+            if name in saved and name not in given and name != "resume":
+                setattr(args, name, saved[name])
+        args.env, args.exp_name = saved["env_id"], saved.get("exp_name", args.exp_name)
+        hidden_sizes = saved["ac_kwargs"].get("hidden_sizes", [args.hid] * args.l)
+        args.cpu = saved["mpi_ranks"] if args.cpu is None else args.cpu
+    else:
+        hidden_sizes = [args.hid] * args.l
+    args.cpu = 1 if args.cpu is None else args.cpu
+
+    ac_kwargs = dict(hidden_sizes=hidden_sizes)
+    ppo_kwargs = {name: getattr(args, name) for name in ppo_flags}
+    # Check what can be checked before starting MPI ranks: one clear line instead of one
+    # error per rank. Under mpirun every rank checks, and all exit if any rank found an error.
+    ranks = num_procs() if launched_by_mpirun() else args.cpu
+    error = None
     try:
         gym.spec(args.env)
+        check_arguments(ranks=ranks, **ppo_kwargs)
+        if args.resume is not None:
+            config = dict(ppo_kwargs, ac_kwargs=ac_kwargs)
+            check_resume(config, saved, load_checkpoint(args.resume), ranks=ranks)
+        else:
+            check_writable(args.data_dir)
     except gym.error.Error as e:
-        parser.exit(2, f"ppo.py: error: --env {args.env}: {e}\n")
+        error = f"--env {args.env}: {e}"
+    except ValueError as e:
+        error = str(e)
+    errors = [e for e in allgather(error) if e is not None]
+    if errors:
+        fail(errors[0])
 
     if launched_by_mpirun():
         if args.cpu > 1 and args.cpu != num_procs():
-            parser.exit(
-                2,
-                f"ppo.py: error: --cpu {args.cpu} but this job already runs under mpirun with "
-                f"{num_procs()} ranks; drop --cpu or make the two agree.\n",
+            fail(
+                f"--cpu {args.cpu} but this job already runs under mpirun with {num_procs()} "
+                "ranks; drop --cpu or make the two agree."
             )
     else:
         mpi_fork(args.cpu)  # relaunches this script under mpirun and exits when it ends
@@ -489,14 +621,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         ppo(
             lambda: gym.make(args.env),
-            ac_kwargs=dict(hidden_sizes=[args.hid] * args.l),
+            ac_kwargs=ac_kwargs,
             logger_kwargs=setup_logger_kwargs(args.exp_name, args.seed, args.data_dir),
-            **{name: getattr(args, name) for name in ppo_flags},
+            **ppo_kwargs,
         )
     except ValueError as e:
-        if proc_id() == 0:
-            sys.stderr.write(f"ppo.py: error: {e}\n")
-        sys.exit(2)
+        if num_procs() > 1:
+            raise  # on one rank only, maybe: the excepthook aborts the whole job
+        fail(str(e))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from utils.mpi import broadcast, mpi_statistics_scalar, proc_id
 
@@ -61,30 +64,130 @@ def atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-class Logger:
-    """Writes a tab-separated progress file and the terminal table, on rank 0 only."""
+def check_writable(directory: str | Path) -> None:
+    """Create `directory` if needed and check that files can be written in it."""
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):  # a unique name: ranks may probe at once
+            pass
+    except OSError as e:
+        raise ValueError(
+            f"cannot write in {directory} ({e.strerror}); choose a writable data_dir (--data_dir)."
+        ) from e
 
-    def __init__(self, output_dir: str | None = None, exp_name: str | None = None, resume=False):
+
+def load_checkpoint(run_dir: str | Path) -> dict:
+    """The checkpoint of a run, or a ValueError that says what is missing or broken."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not Path(run_dir).is_dir():
+        raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
+    if not path.exists():
+        raise ValueError(
+            f"{path} does not exist: the run saved no checkpoint yet (one is written every "
+            "save_freq epochs); start it again instead of resuming."
+        )
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged file
+        raise ValueError(f"{path} is not a readable checkpoint ({e}).") from e
+
+
+def load_config(run_dir: str | Path) -> dict:
+    """The arguments a run was started with (its config.json)."""
+    if not Path(run_dir).is_dir():
+        raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} is missing or not valid JSON ({e}).") from e
+
+
+def rng_state(envs) -> dict:
+    """This process's random number generators: torch, numpy's global one, and each env's."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()  # plain types only
+    return dict(
+        torch=torch.get_rng_state(),
+        numpy=numpy_state,
+        envs=[env.unwrapped.np_random.bit_generator.state for env in envs],
+    )
+
+
+def restore_rng_state(state: dict, envs) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = dict(numpy_state["state"])
+    numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state(numpy_state)
+    for env, env_state in zip(envs, state["envs"], strict=True):
+        generator = np.random.Generator(np.random.PCG64())
+        generator.bit_generator.state = env_state
+        env.unwrapped.np_random = generator
+
+
+class Logger:
+    """Writes a tab-separated progress file and the terminal table, on rank 0 only.
+
+    With `resume_rows=n` it continues the run in `output_dir`: progress.txt keeps its header and
+    its first n rows (those the checkpoint covers) and drops the rest, which will be redone.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | None = None,
+        exp_name: str | None = None,
+        resume_rows: int | None = None,
+        quiet: bool = False,
+        tensorboard: bool = False,
+    ):
+        run_dir, error = None, None
         if proc_id() == 0:
             if output_dir is None:
                 output_dir = setup_logger_kwargs(exp_name or "ppo")["output_dir"]
-            run_dir = Path(output_dir) if resume else unused_run_dir(output_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-        self.output_dir = Path(broadcast(str(run_dir) if proc_id() == 0 else None))
+            run_dir = Path(output_dir) if resume_rows is not None else unused_run_dir(output_dir)
+            try:
+                check_writable(run_dir)
+            except ValueError as e:
+                error = str(e)
+        # Every rank learns the directory, or the error: no rank may wait for a failed one.
+        run_dir, error = broadcast((run_dir, error))
+        if error is not None:
+            raise ValueError(error)
+        self.output_dir = Path(run_dir)
         self.exp_name = exp_name
+        self.quiet = quiet
         self.first_row = True
         self.log_headers: list[str] = []
         self.log_current_row: dict[str, float] = {}
         self.output_file = None
-        if proc_id() == 0:
-            progress = self.output_dir / PROGRESS_FILE
-            self.first_row = not (resume and progress.exists() and progress.stat().st_size > 0)
-            self.output_file = open(progress, "a" if resume else "w")  # noqa: SIM115
+        self.progress_bar = None
+        self.tb_writer = None
+        if proc_id() != 0:
+            return
+        progress = self.output_dir / PROGRESS_FILE
+        if resume_rows is not None and progress.exists():
+            header, *rows = progress.read_text().splitlines(keepends=True)
+            complete = [row for row in rows if row.endswith("\n")][:resume_rows]
+            tmp = progress.with_name(f".{PROGRESS_FILE}.tmp")
+            tmp.write_text(header + "".join(complete))
+            os.replace(tmp, progress)
+            self.log_headers = header.rstrip("\n").split("\t")
+            self.first_row = False
+        self.output_file = open(progress, "a")  # noqa: SIM115  (open for the whole run)
+        if tensorboard:
+            self.tb_writer = tensorboard_writer(self.output_dir / "tb")
+
+    def start_progress_bar(self, total: int, initial: int = 0) -> None:
+        """A bar over epochs on rank 0, only when stdout is a terminal and the run is not quiet."""
+        if proc_id() == 0 and not self.quiet and sys.stdout.isatty():
+            self.progress_bar = tqdm(total=total, initial=initial, unit="epoch", dynamic_ncols=True)
 
     def log(self, msg: str) -> None:
-        """A line on the terminal, from rank 0."""
-        if proc_id() == 0:
-            print(msg, flush=True)
+        """A line on the terminal, from rank 0 (above the progress bar, if any)."""
+        if proc_id() == 0 and not self.quiet:
+            (self.progress_bar.write if self.progress_bar else print)(msg)
+            sys.stdout.flush()
 
     def save_config(self, config: dict) -> None:
         if proc_id() == 0:
@@ -101,25 +204,40 @@ class Logger:
         self.log_current_row[key] = val
 
     def dump_tabular(self) -> dict[str, float]:
-        """Print the row, append it to progress.txt, and return it."""
+        """Print the row, append it to progress.txt (and TensorBoard), and return it."""
         row = {k: self.log_current_row.get(k, np.nan) for k in self.log_headers}
         if proc_id() == 0:
             width = max(15, *(len(k) for k in self.log_headers))
             lines = [f"| {k:>{width}} | {_fmt(v):>15} |" for k, v in row.items()]
             bar = "-" * (width + 22)
-            print("\n".join([bar, *lines, bar]), flush=True)
+            self.log("\n".join([bar, *lines, bar]))
             if self.first_row:
                 self.output_file.write("\t".join(self.log_headers) + "\n")
             self.output_file.write("\t".join(_fmt(v, tsv=True) for v in row.values()) + "\n")
             self.output_file.flush()
+            step = int(row.get("TotalEnvInteracts", row.get("Epoch", 0)))
+            if self.tb_writer is not None:
+                for key, value in row.items():
+                    self.tb_writer.add_scalar(key, value, step)
+                self.tb_writer.flush()
+            if self.progress_bar is not None:
+                shown = {k: _fmt(row[k]) for k in ("AverageEpRet", "SuccessRate") if k in row}
+                self.progress_bar.set_postfix(shown, refresh=False)
+                self.progress_bar.update(1)
         self.log_current_row.clear()
         self.first_row = False
         return row
 
+    def save_state(self, state: dict) -> None:
+        """Write the checkpoint atomically (rank 0; the caller gathers what other ranks hold)."""
+        if proc_id() == 0:
+            atomic_torch_save(state, self.output_dir / CHECKPOINT_FILE)
+
     def close(self) -> None:
-        if self.output_file is not None:
-            self.output_file.close()
-            self.output_file = None
+        for handle in (self.output_file, self.tb_writer, self.progress_bar):
+            if handle is not None:
+                handle.close()
+        self.output_file = self.tb_writer = self.progress_bar = None
 
 
 class EpochLogger(Logger):
@@ -156,6 +274,17 @@ class EpochLogger(Logger):
         values = self.epoch_dict.get(key, [])
         flat = np.concatenate([np.ravel(v) for v in values]) if values else np.zeros(0)
         return mpi_statistics_scalar(flat)
+
+
+def tensorboard_writer(log_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ValueError(
+            "--tensorboard needs the tensorboard package, which is not installed: "
+            "pip install tensorboard (the version in requirements.txt)."
+        ) from e
+    return SummaryWriter(log_dir=str(log_dir))
 
 
 def _fmt(v, tsv: bool = False) -> str:

@@ -84,6 +84,11 @@ def gather(x, root: int = 0):
     return MPI.COMM_WORLD.gather(x, root=root)
 
 
+def allgather(x) -> list:
+    """Every rank's x, on every rank."""
+    return MPI.COMM_WORLD.allgather(x)
+
+
 def scatter(xs, root: int = 0):
     return MPI.COMM_WORLD.scatter(xs, root=root)
 
@@ -179,6 +184,8 @@ def abort_all_ranks_on_error() -> None:
     def excepthook(exc_type, exc, tb):
         if issubclass(exc_type, KeyboardInterrupt):
             message = "interrupted"
+        elif issubclass(exc_type, ValueError):  # our own checks: the message says it all
+            message = f"error: {exc}"
         else:
             message = "".join(traceback.format_exception(exc_type, exc, tb))
         sys.stderr.write(f"[rank {proc_id()}] {message}\n")
@@ -186,3 +193,8 @@ def abort_all_ranks_on_error() -> None:
         MPI.COMM_WORLD.Abort(1)
 
     sys.excepthook = excepthook
+
+
+# Installed on import, before anything else can fail: an error while importing the
+# environment's modules on one rank must bring the job down too.
+abort_all_ranks_on_error()
