@@ -1,0 +1,194 @@
+"""PPO collection steps/s per rank against env-only steps/s of the same K envs, in one run.
+
+rollout: the real ``ppo.ppo`` on ArmReach-v0 with ``envs_per_proc=K``, one epoch, in this process
+(a world of one). Nothing of its loop is copied here: the bench swaps ``core.PPOBuffer`` for a
+subclass whose ``store`` also notes the time, and the clock runs from the first ``buf.store`` of
+the epoch to the last one. Between them lie T - 1 whole steps of ppo()'s loop, each exactly as
+training does it: record and normalize the observations, one batched ``ac.step``, clip the
+actions, step each of the K envs, ``buf.store``, ``logger.store``, ``finish_path`` with a batched
+V(s_T) bootstrap at each episode end, reset. Building the envs, the update (cut to one gradient
+step each for pi and v), logging and the checkpoint lie outside the window.
+env-only: K fresh ``gymnasium.make("ArmReach-v0")`` envs stepped one after the other, T steps each,
+with actions drawn beforehand from the untrained policy's noise (a Gaussian of std exp(-0.5), as
+``log_std`` starts, clipped to the action box: the physics cost depends on how the arm moves),
+resets included whenever an episode ends (every 50 steps, at the time limit).
+Threads: by default torch runs with what ppo() itself sets (``setup_pytorch_for_mpi``: cores //
+ranks, so all cores for this single process); ``--threads N`` replaces that call, as seen from
+ppo.py, by ``torch.set_num_threads(N)``. The header prints the number the rollout ran with. It
+matters: with 2 threads every tiny op of the policy enters the thread pool, and on a busy machine
+the pool's second thread waits for a core (measured: ~3 ms per tanh, rollouts ~10x slower).
+
+steps/s count env steps (K per loop iteration); ratio = rollout / env-only, so 1 - ratio is the
+share of a rank's collection time spent outside the envs (policy, normalizer, buffer, logger).
+For each K the two alternate (env-only first in even repeats, rollout first in odd ones), so that
+machine noise hits both alike; the table shows the medians over ``--repeats``. The row marked *
+is ppo()'s default ``envs_per_proc``; the goal there is a ratio >= 0.8.
+
+    python bench/rollout_speed.py [--steps 8000] [--repeats 3] [--envs 1 4 8 16] [--threads N]
+"""
+
+import argparse
+import contextlib
+import inspect
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import core  # noqa: E402
+import envs  # noqa: E402, F401  (registers ArmReach-v0)
+import ppo  # noqa: E402
+
+ENV_ID = "ArmReach-v0"
+DEFAULT_K = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
+INITIAL_STD = float(np.exp(-0.5))  # MLPGaussianActor's starting log_std
+
+
+@contextlib.contextmanager
+def torch_threads_in_ppo(threads: int | None):
+    """Within the block, ppo() sets `threads` torch threads instead of cores // ranks (if given)."""
+    original = ppo.setup_pytorch_for_mpi
+    if threads is not None:
+        ppo.setup_pytorch_for_mpi = lambda: torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        ppo.setup_pytorch_for_mpi = original
+
+
+@contextlib.contextmanager
+def timed_buffer_stores():
+    """Within the block, every PPOBuffer that ppo() builds appends perf_counter() at each store."""
+    times: list[float] = []
+
+    class TimedPPOBuffer(core.PPOBuffer):
+        def store(self, *args, **kwargs) -> None:
+            times.append(time.perf_counter())
+            super().store(*args, **kwargs)
+
+    original = core.PPOBuffer
+    core.PPOBuffer = TimedPPOBuffer
+    try:
+        yield times
+    finally:
+        core.PPOBuffer = original
+
+
+def rollout_rate(
+    k: int, steps_per_env: int, out_dir: Path, seed: int, threads: int | None = None
+) -> tuple[float, int]:
+    """Env steps/s of ppo()'s collection loop with k envs; and the torch threads it ran with."""
+    with torch_threads_in_ppo(threads), timed_buffer_stores() as times:
+        ppo.ppo(
+            lambda: gym.make(ENV_ID),
+            seed=seed,
+            steps_per_epoch=k * steps_per_env,
+            epochs=1,
+            train_pi_iters=1,
+            train_v_iters=1,
+            envs_per_proc=k,
+            quiet=True,
+            logger_kwargs=dict(output_dir=str(out_dir)),
+        )
+    if len(times) != steps_per_env:
+        raise RuntimeError(f"expected {steps_per_env} buffer stores, ppo() made {len(times)}")
+    return k * (len(times) - 1) / (times[-1] - times[0]), torch.get_num_threads()
+
+
+def env_only_rate(k: int, steps_per_env: int, seed: int) -> float:
+    """Env steps/s of k ArmReach-v0 envs stepped in turn with pre-drawn actions, resets included."""
+    env_list = [gym.make(ENV_ID) for _ in range(k)]
+    for i, env in enumerate(env_list):
+        env.reset(seed=seed + i)
+    rng = np.random.default_rng(seed)
+    act_space = env_list[0].action_space
+    actions = rng.normal(0.0, INITIAL_STD, (steps_per_env, k, *act_space.shape))
+    actions = np.clip(actions, act_space.low, act_space.high).astype(np.float32)
+    start = time.perf_counter()
+    for t in range(steps_per_env):
+        for i, env in enumerate(env_list):
+            _, _, terminated, truncated, _ = env.step(actions[t, i])
+            if terminated or truncated:
+                env.reset()
+    elapsed = time.perf_counter() - start
+    for env in env_list:
+        env.close()
+    return k * steps_per_env / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--steps", type=int, default=8000, help="env steps per measurement (all K envs together)"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="alternating measurements per K")
+    parser.add_argument(
+        "--envs", type=int, nargs="+", default=[1, 4, 8, 16], help="values of K to measure"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for ppo() (default: what ppo() sets, cores // ranks)",
+    )
+    args = parser.parse_args()
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads={args.threads} must be at least 1 (or left out).")
+    if args.repeats < 1 or min(args.envs) < 1:
+        raise ValueError(
+            f"--repeats={args.repeats} and every --envs value ({args.envs}) must be at least 1."
+        )
+    if args.steps < 2 * max(args.envs):
+        raise ValueError(
+            f"--steps={args.steps} must be at least 2 x the largest K ({max(args.envs)}), so that "
+            "every env takes two steps: the rollout is timed from the first step to the last."
+        )
+
+    rows, threads = [], None
+    with tempfile.TemporaryDirectory(prefix="rollout_speed_") as tmp:
+        for k in args.envs:
+            steps_per_env = args.steps // k
+            rollout_rates, env_rates = [], []
+            for r in range(args.repeats):
+                # Alternate which goes first, so that a drift of machine speed hits both alike.
+                for which in ("env", "rollout") if r % 2 == 0 else ("rollout", "env"):
+                    if which == "env":
+                        env_rates.append(env_only_rate(k, steps_per_env, seed=r))
+                    else:
+                        out_dir = Path(tmp) / f"k{k}_r{r}"
+                        rate, threads = rollout_rate(k, steps_per_env, out_dir, r, args.threads)
+                        rollout_rates.append(rate)
+            rows.append((k, statistics.median(rollout_rates), statistics.median(env_rates)))
+
+    print(
+        f"PPO rollout speed per rank: {ENV_ID}, MLPActorCritic (64, 64), 1 process, "
+        f"torch threads {threads}, median of {args.repeats}"
+    )
+    print(f"| {'K envs':>8} | {'rollout steps/s':>15} | {'env-only steps/s':>16} | {'ratio':>6} |")
+    print(f"|{'-' * 10}|{'-' * 17}|{'-' * 18}|{'-' * 8}|")
+    for k, rollout, env_only in rows:
+        mark = "*" if k == DEFAULT_K else " "
+        print(
+            f"| {k:>6} {mark} | {rollout:>15.0f} | {env_only:>16.0f} | {rollout / env_only:>6.2f} |"
+        )
+    print(
+        f"ratio = rollout / env-only; * = ppo()'s default envs_per_proc ({DEFAULT_K}), "
+        "goal >= 0.8 there"
+    )
+    command = (
+        f"python bench/rollout_speed.py --steps {args.steps} --repeats {args.repeats} "
+        f"--envs {' '.join(str(k) for k in args.envs)}"
+    )
+    if args.threads is not None:
+        command += f" --threads {args.threads}"
+    print(f"command: {command}")
+
+
+if __name__ == "__main__":
+    main()
