@@ -25,6 +25,7 @@ import inspect
 import itertools
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.cli import docstring_arguments
 from utils.logx import CHECKPOINT_FILE, PROGRESS_FILE, load_config
 from utils.plot import read_progress
 
@@ -258,7 +260,10 @@ def sweep(
 
         start = time.time()
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as out:
+        # Appended to: a resumed run's log keeps what its first part printed.
+        with open(log, "a") as out:
+            out.write(f"$ {shlex.join(cmd)}\n")
+            out.flush()
             returncode = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env)
         result["wall"] = time.time() - start
         if returncode != 0:
@@ -312,8 +317,8 @@ def print_summary(results: Sequence[dict]) -> None:
     failed = [r for r in results if r["status"] == "failed"]
     print(
         f"\nSweep summary: {len(results)} runs ({counts['trained']} trained, "
-        f"{counts['resumed']} resumed, {counts['skipped']} skipped, {len(failed)} failed); "
-        "final epoch, mean ± std over seeds"
+        f"{counts['resumed']} resumed, {counts['skipped']} skipped, {len(failed)} failed) in "
+        f"{sum(r['wall'] for r in results):.0f} s; last epoch, mean ± std over seeds"
     )
     for row in [header, *table]:
         print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)))
@@ -352,18 +357,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data_dir", "--data-dir", default="data", help="Where its folder goes.")
     parser.add_argument("--cpu", type=int, default=1, help="MPI ranks of each run.")
     allowed = sweepable_arguments()
+    import ppo  # loaded already by sweepable_arguments()
+
+    docs = dict(docstring_arguments(ppo.ppo), hid="Units per hidden layer.", l="Hidden layers.")
     for key, default in allowed.items():
         flags = [f"--{key}"] + ([f"--{key.replace('_', '-')}"] if "_" in key else [])
         if key == "steps_per_epoch":
             flags.append("--steps")
         parser.add_argument(
-            *flags, dest=key, nargs="+", default=None, metavar="VALUE", help=f"default {default}"
+            *flags,
+            dest=key,
+            nargs="+",
+            default=argparse.SUPPRESS,  # absent flags: ppo.py's own default
+            metavar="VALUE",
+            help=f"{docs.get(key, '')} (ppo.py's default: {default})",
         )
     args = parser.parse_args(argv)
 
     grid = {}
     for key, default in allowed.items():
-        texts = getattr(args, key)
+        texts = getattr(args, key, None)
         if texts is None:
             continue
         try:
