@@ -48,8 +48,10 @@ from utils.mpi import (
     setup_pytorch_for_mpi,
     sync_params,
 )
+from utils.test_policy import run_policy
 
 LOSSES = ("clip", "penalty")
+EVAL_SEED = 1_000_000  # evaluation episodes reset with EVAL_SEED + i: seeds training never uses
 
 
 def compute_loss_pi(ac, data, clip_ratio: float, loss: str = "clip", beta: float = 1.0):
@@ -134,6 +136,11 @@ def check_arguments(ranks: int | None = None, **kwargs) -> None:
     ):
         if kwargs[name] <= 0:
             raise ValueError(f"{name}={kwargs[name]} must be a positive integer.")
+    if kwargs["eval_freq"] < 0 or kwargs["eval_episodes"] <= 0:
+        raise ValueError(
+            f"eval_freq={kwargs['eval_freq']} must be >= 0 (0: no evaluation) and "
+            f"eval_episodes={kwargs['eval_episodes']} positive."
+        )
     for name in ("pi_lr", "vf_lr", "clip_ratio", "target_kl"):
         if not kwargs[name] > 0:
             raise ValueError(f"{name}={kwargs[name]} must be greater than 0.")
@@ -199,8 +206,10 @@ def ppo(
     *,
     loss="clip",
     kl_beta=1.0,
-    envs_per_proc=1,
+    envs_per_proc=4,
     normalize_obs=True,
+    eval_freq=0,
+    eval_episodes=50,
     resume=None,
     quiet=False,
     tensorboard=False,
@@ -309,6 +318,13 @@ def ppo(
             over ranks after each epoch and clipped to [-10, 10] (--no-normalize_obs to turn
             off).
 
+        eval_freq (int): Every eval_freq epochs (and after the last), run eval_episodes
+            episodes of the deterministic policy (the Gaussian mean) on fixed seeds that no
+            training episode uses, split over the ranks; logs EvalEpRet, EvalSuccessRate and
+            EvalTime (seconds spent evaluating, included in Time). 0 turns evaluation off.
+
+        eval_episodes (int): Number of evaluation episodes, over all ranks.
+
         resume (str): The directory of a run to continue from its last checkpoint (written
             every save_freq epochs): networks, optimizers, normalizer, every rank's random
             generators and the epoch counter are restored, rows of progress.txt after the
@@ -401,6 +417,28 @@ def ppo(
                 rng=rng_states,
             )
         )
+
+    eval_env = env_fn() if eval_freq > 0 else None
+
+    def get_action(obs: np.ndarray):
+        act = ac.act(normalize(obs[None]), deterministic=True)[0]
+        return np.clip(act, act_low, act_high) if isinstance(act_space, Box) else int(act)
+
+    def evaluate() -> None:
+        # Each rank runs its share of the episodes; the seeds are fixed, so evaluations at
+        # different epochs see the same start states and targets.
+        bounds = np.linspace(0, eval_episodes, num_procs() + 1).astype(int)
+        first, last = int(bounds[proc_id()]), int(bounds[proc_id() + 1])
+        eval_start, returns, successes = time.time(), [], 0.0
+        if last > first:
+            result = run_policy(eval_env, get_action, last - first, seed=EVAL_SEED + first)
+            returns = result["returns"]
+            successes = (result["success_rate"] or 0.0) * len(returns)
+        logger.store(EvalEpRet=returns)
+        logger.log_tabular("EvalEpRet", average_only=True)
+        if reports_success:
+            logger.log_tabular("EvalSuccessRate", mpi_sum(successes) / eval_episodes)
+        logger.log_tabular("EvalTime", time.time() - eval_start)
 
     def update(data, beta):
         pi_l_old, pi_info_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)
@@ -524,6 +562,14 @@ def ppo(
         logger.log_tabular("StopIter", average_only=True)
         if loss == "penalty":
             logger.log_tabular("KLBeta", kl_beta)
+        if eval_freq > 0:
+            if (epoch + 1) % eval_freq == 0 or epoch == epochs - 1:
+                evaluate()
+            else:
+                logger.log_tabular("EvalEpRet", np.nan)
+                if reports_success:
+                    logger.log_tabular("EvalSuccessRate", np.nan)
+                logger.log_tabular("EvalTime", 0.0)
         logger.log_tabular("StepsPerSec", steps_per_epoch / (time.time() - epoch_start))
         logger.log_tabular("Time", time.time() - start_time)
         logger.dump_tabular()
@@ -532,8 +578,9 @@ def ppo(
             save_checkpoint(epoch)
 
     logger.close()
-    for env in env_list:
-        env.close()
+    for env in [*env_list, eval_env]:
+        if env is not None:
+            env.close()
     return ac
 
 

@@ -107,3 +107,28 @@ def test_penalty_variant_adapts_its_coefficient_and_improves_cartpole(tmp_path):
     _, rows = read_progress(tmp_path)
     assert len({r["KLBeta"] for r in rows}) > 1, "the KL coefficient never adapted"
     assert rows[-1]["AverageEpRet"] > 2 * rows[0]["AverageEpRet"]
+
+
+def test_evaluation_runs_the_deterministic_policy_on_fixed_unseen_seeds(tmp_path):
+    from utils.test_policy import load_policy_and_env, run_policy
+
+    ppo.ppo(
+        lambda: gym.make("ArmReach-v0"),
+        epochs=3,
+        steps_per_epoch=400,
+        train_pi_iters=5,
+        train_v_iters=5,
+        eval_freq=2,
+        eval_episodes=4,
+        quiet=True,
+        logger_kwargs=dict(output_dir=str(tmp_path)),
+    )
+    columns, rows = read_progress(tmp_path)
+    assert {"EvalEpRet", "EvalSuccessRate", "EvalTime"} <= set(columns)
+    evaluated = [not np.isnan(r["EvalEpRet"]) for r in rows]
+    assert evaluated == [False, True, True]  # every 2nd epoch, and after the last
+    # The last evaluation is what test_policy gets from the saved policy on the same seeds.
+    env, get_action = load_policy_and_env(tmp_path)
+    result = run_policy(env, get_action, episodes=4, seed=ppo.EVAL_SEED)
+    assert rows[-1]["EvalEpRet"] == pytest.approx(result["avg_return"], rel=1e-5)
+    assert rows[-1]["EvalSuccessRate"] == pytest.approx(result["success_rate"])

@@ -1,0 +1,19 @@
+"""Smoke test of bench/learn.py: both trainers run, and the table it prints is complete."""
+
+import re
+import sys
+
+from tests.helpers import assert_ok, run
+
+
+def test_learn_bench_prints_a_row_per_configuration_and_its_command():
+    args = ["--seeds", "0", "--steps", "4000", "--eval_every", "4000", "--episodes", "2"]
+    result = run([sys.executable, "bench/learn.py", *args], timeout=300)
+    assert_ok(result)
+    for name in ("ours", "sb3", "sb3+VecNormalize"):
+        row = re.search(
+            rf"^\| {re.escape(name)} \| (\d)/1 \|.*\| ([\d.]+) \| ([\d.]+) \|", result.stdout, re.M
+        )
+        assert row, f"no row for {name}:\n{result.stdout}"
+        assert 0 <= float(row[2]) <= 1 and float(row[3]) > 0  # final success, train time
+    assert "command: python bench/learn.py " + " ".join(args) in result.stdout
