@@ -61,7 +61,7 @@ class MLPCategoricalActor(Actor):
         self.logits_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
 
     def _distribution(self, obs):
-        return Categorical(logits=self.logits_net(obs))
+        return Categorical(logits=self.logits_net(obs), validate_args=False)
 
     def _log_prob_from_distribution(self, pi, act):
         return pi.log_prob(act)
@@ -79,7 +79,8 @@ class MLPGaussianActor(Actor):
         self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
 
     def _distribution(self, obs):
-        return Normal(self.mu_net(obs), torch.exp(self.log_std))
+        # No argument validation: it costs more than the forward pass at rollout batch sizes.
+        return Normal(self.mu_net(obs), torch.exp(self.log_std), validate_args=False)
 
     def _log_prob_from_distribution(self, pi, act):
         return pi.log_prob(act).sum(axis=-1)  # independent dimensions: log-probs add up
@@ -202,10 +203,12 @@ class PPOBuffer:
         rews = np.append(self.rew_buf[path, env_index], last_val)
         vals = np.append(self.val_buf[path, env_index], last_val)
 
-        deltas = rews[:-1] + self.gamma * vals[1:] - vals[:-1]
-        self.adv_buf[path, env_index] = discount_cumsum(deltas, self.gamma * self.lam)
-        # Rewards-to-go, bootstrapped with last_val: the targets of the value function.
-        self.ret_buf[path, env_index] = discount_cumsum(rews, self.gamma)[:-1]
+        # Overflow becomes inf here, which ppo() reports as a clear error before the update.
+        with np.errstate(over="ignore", invalid="ignore"):
+            deltas = rews[:-1] + self.gamma * vals[1:] - vals[:-1]
+            self.adv_buf[path, env_index] = discount_cumsum(deltas, self.gamma * self.lam)
+            # Rewards-to-go, bootstrapped with last_val: the targets of the value function.
+            self.ret_buf[path, env_index] = discount_cumsum(rews, self.gamma)[:-1]
 
         self.path_start_idx[env_index] = self.ptr
 
@@ -215,8 +218,9 @@ class PPOBuffer:
         assert (self.path_start_idx == self.ptr).all(), "finish_path() every env before get()"
         self.ptr = 0
         self.path_start_idx[:] = 0
-        adv_mean, adv_std = mpi_statistics_scalar(self.adv_buf)
-        adv = (self.adv_buf - adv_mean) / (adv_std + 1e-8)
+        with np.errstate(over="ignore", invalid="ignore"):
+            adv_mean, adv_std = mpi_statistics_scalar(self.adv_buf)
+            adv = (self.adv_buf - adv_mean) / (adv_std + 1e-8)
         data = dict(
             obs=self.obs_buf,
             act=self.act_buf,
@@ -274,4 +278,7 @@ class RunningMeanStd(nn.Module):
         return torch.clamp(normalized, -self.clip, self.clip).to(obs.dtype)
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
-        return self(torch.as_tensor(obs, dtype=torch.float64)).numpy().astype(np.float32)
+        """forward() in numpy, for the rollout: no tensor round trip per step."""
+        std = np.sqrt(self.var.numpy() + self.epsilon)
+        normalized = np.clip((obs - self.mean.numpy()) / std, -self.clip, self.clip)
+        return normalized.astype(np.float32)

@@ -12,6 +12,7 @@ or from a notebook started in this folder: `import ppo; ac = ppo.ppo(lambda: gym
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import time
 
@@ -85,6 +86,19 @@ def compute_loss_v(ac, data):
     return ((ac.v(data["obs"]) - data["ret"]) ** 2).mean()
 
 
+def check_finite(name: str, value) -> None:
+    """Stop at the first NaN or inf, before it reaches the weights or a checkpoint."""
+    finite = np.isfinite(value).all() if isinstance(value, np.ndarray) else value.isfinite().all()
+    if not finite:
+        raise FloatingPointError(f"NaN or inf in {name}")
+
+
+def check_finite_grads(name: str, module: torch.nn.Module) -> None:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if grads and not torch.isfinite(torch.cat([g.reshape(-1) for g in grads])).all():
+        raise FloatingPointError(f"NaN or inf in the gradient of {name}")
+
+
 def update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, loss="clip", beta=1.0):
     """Gradient steps on the policy; returns (steps taken, the last step's pi_info).
 
@@ -99,8 +113,10 @@ def update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, los
         kl = mpi_avg(pi_info["kl"])
         if loss == "clip" and kl > 1.5 * target_kl:
             return i, pi_info
+        check_finite("LossPi", loss_pi.detach())
         loss_pi.backward()
         mpi_avg_grads(ac.pi)
+        check_finite_grads("LossPi", ac.pi)
         pi_optimizer.step()
     return train_pi_iters, pi_info
 
@@ -109,8 +125,10 @@ def update_v(ac, vf_optimizer, data, train_v_iters):
     for _ in range(train_v_iters):
         vf_optimizer.zero_grad()
         loss_v = compute_loss_v(ac, data)
+        check_finite("LossV", loss_v.detach())
         loss_v.backward()
         mpi_avg_grads(ac.v)
+        check_finite_grads("LossV", ac.v)
         vf_optimizer.step()
 
 
@@ -206,7 +224,7 @@ def ppo(
     *,
     loss="clip",
     kl_beta=1.0,
-    envs_per_proc=4,
+    envs_per_proc=20,
     normalize_obs=True,
     eval_freq=0,
     eval_episodes=50,
@@ -510,6 +528,8 @@ def ppo(
                 if reports_success is None:
                     reports_success = "is_success" in info
                 success[k] = float(info.get("is_success", 0.0))
+            check_finite(f"an observation of the environment (epoch {epoch})", next_obs)
+            check_finite(f"a reward of the environment (epoch {epoch})", rew)
 
             buf.store(obs_n, act, rew, val, logp)
             logger.store(VVals=val)
@@ -540,7 +560,16 @@ def ppo(
         data = buf.get()
         if ac.obs_rms is not None:
             ac.obs_rms.sync()
-        kl = update(data, kl_beta)
+        try:
+            check_finite("the rewards-to-go", data["ret"])
+            check_finite("the advantages", data["adv"])
+            kl = update(data, kl_beta)
+        except FloatingPointError as e:
+            raise FloatingPointError(
+                f"epoch {epoch}: {e}; training stopped before the model took a NaN, and the "
+                f"last checkpoint in {logger.output_dir} is the last good one. Lower pi_lr or "
+                "vf_lr, or check the scale of the environment's rewards."
+            ) from None
         if loss == "penalty":
             kl_beta = adapt_kl_penalty(kl_beta, kl, target_kl)
 
@@ -604,6 +633,10 @@ def main(argv: list[str] | None = None) -> None:
         skip=("env_fn", "actor_critic", "ac_kwargs", "logger_kwargs"),
         aliases=dict(steps_per_epoch=["--steps"]),
     )
+    # One line, not argparse's usage block: the message already names the flag.
+    parser.error = lambda message: parser.exit(
+        2, f"ppo.py: error: {message} (python ppo.py --help lists the flags)\n"
+    )
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     given = {
@@ -648,8 +681,13 @@ def main(argv: list[str] | None = None) -> None:
             check_resume(config, saved, load_checkpoint(args.resume), ranks=ranks)
         else:
             check_writable(args.data_dir)
-    except gym.error.Error as e:
-        error = f"--env {args.env}: {e}"
+    except gym.error.Error:
+        close = difflib.get_close_matches(args.env, list(gym.registry), n=3, cutoff=0.5)
+        error = (
+            f"--env {args.env} is not a registered Gymnasium environment"
+            + (f"; close matches: {', '.join(close)}" if close else "")
+            + ". ArmReach-v0 and ArmReachSparse-v0 are registered by `import envs`."
+        )
     except ValueError as e:
         error = str(e)
     errors = [e for e in allgather(error) if e is not None]
@@ -672,7 +710,7 @@ def main(argv: list[str] | None = None) -> None:
             logger_kwargs=setup_logger_kwargs(args.exp_name, args.seed, args.data_dir),
             **ppo_kwargs,
         )
-    except ValueError as e:
+    except (ValueError, FloatingPointError) as e:
         if num_procs() > 1:
             raise  # on one rank only, maybe: the excepthook aborts the whole job
         fail(str(e))

@@ -107,6 +107,17 @@ def check_ranks_end_with_identical_parameters():
         assert all(np.array_equal(params[0], p) for p in params[1:]), "ranks diverged"
 
 
+def check_failing_rank_stops_the_job():
+    """Rank 1's env raises mid-epoch while rank 0 goes on: the job must end, not hang."""
+    from tests.faulty_envs import arm_reach_with_fault
+
+    env_fn = (
+        arm_reach_with_fault("raise", 30) if proc_id() == 1 else lambda: gym.make("ArmReach-v0")
+    )
+    out = broadcast(tempfile.mkdtemp() if proc_id() == 0 else None)
+    ppo.ppo(env_fn, steps_per_epoch=800, epochs=5, quiet=True, logger_kwargs=dict(output_dir=out))
+
+
 if __name__ == "__main__":
     abort_all_ranks_on_error()
     assert num_procs() == 2, "run under mpirun -np 2"

@@ -334,7 +334,7 @@ ERROR_CASES = {
         test_policy.main, lambda arm, tmp: [str(tmp / "nowhere")], "does not exist"
     ),
     "test_policy missing checkpoint": (
-        test_policy.main, lambda arm, tmp: [str(no_checkpoint_run(arm, tmp))], "missing"
+        test_policy.main, lambda arm, tmp: [str(no_checkpoint_run(arm, tmp))], "no checkpoint yet"
     ),
     "test_policy corrupt checkpoint": (
         test_policy.main, lambda arm, tmp: [str(corrupt_run(arm, tmp))], "not a readable"

@@ -101,7 +101,7 @@ def export_policy(run_dir: str | Path, out: str | Path = "policy.pt") -> Path:
         observations, shape (obs_dim,) or (batch, obs_dim), to deterministic actions.
 
     Raises:
-        FileNotFoundError, ValueError: as utils.test_policy.load_checkpoint, for a missing or
+        ValueError: as utils.test_policy.load_checkpoint, for a missing or
             unreadable run.
     """
     ac, env, config = load_actor_critic(run_dir)

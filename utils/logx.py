@@ -83,13 +83,16 @@ def load_checkpoint(run_dir: str | Path) -> dict:
         raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
     if not path.exists():
         raise ValueError(
-            f"{path} does not exist: the run saved no checkpoint yet (one is written every "
-            "save_freq epochs); start it again instead of resuming."
+            f"{path} does not exist: the run has saved no checkpoint yet (one is written "
+            "every save_freq epochs and at the end)."
         )
     try:
-        return torch.load(path, weights_only=True)
-    except Exception as e:  # torch raises many types for a damaged file
-        raise ValueError(f"{path} is not a readable checkpoint ({e}).") from e
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # torch raises many types for a torn or foreign file
+        # torch's messages run to several sentences of advice about weights_only; the first
+        # one says what is wrong with the file.
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0].rstrip(".")
+        raise ValueError(f"{path} is not a readable checkpoint ({reason}).") from None
 
 
 def load_config(run_dir: str | Path) -> dict:

@@ -129,9 +129,13 @@ def mpi_statistics_scalar(x, with_min_and_max: bool = False):
 
 
 def setup_pytorch_for_mpi() -> None:
-    """Give each rank its share of the cores, so that N ranks do not fight over them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(max(1, (cores or 1) // num_procs()))
+    """One torch thread per rank, so that ranks never fight over the cores.
+
+    Not the fair share of cores (Spinning Up): for networks this small, a second thread's
+    synchronization costs more than it saves, and on a busy machine the thread pool's waiting
+    slows an update 10x or more (bench/rollout_speed.py --threads 2 shows it).
+    """
+    torch.set_num_threads(1)
 
 
 def sync_params(module: torch.nn.Module) -> None:
@@ -184,7 +188,7 @@ def abort_all_ranks_on_error() -> None:
     def excepthook(exc_type, exc, tb):
         if issubclass(exc_type, KeyboardInterrupt):
             message = "interrupted"
-        elif issubclass(exc_type, ValueError):  # our own checks: the message says it all
+        elif issubclass(exc_type, ValueError | FloatingPointError):  # our checks say it all
             message = f"error: {exc}"
         else:
             message = "".join(traceback.format_exception(exc_type, exc, tb))

@@ -11,7 +11,6 @@ imageio-ffmpeg (which ships its own ffmpeg binary).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,8 @@ import torch
 from gymnasium.spaces import Box, Discrete
 
 import core
-from utils.logx import CHECKPOINT_FILE, CONFIG_FILE
+from utils.logx import CHECKPOINT_FILE, CONFIG_FILE, load_config
+from utils.logx import load_checkpoint as logx_load_checkpoint
 
 VIDEO_FORMATS = (".gif", ".mp4")
 
@@ -31,34 +31,14 @@ def load_checkpoint(run_dir: str | Path) -> tuple[dict, dict]:
     """(config, checkpoint) of a run directory, checkpoint loaded with weights_only=True.
 
     Raises:
-        FileNotFoundError: when the directory, its config.json or its checkpoint.pt is missing.
-        ValueError: when one of them cannot be read.
+        ValueError: when the directory, its config.json or its checkpoint.pt is missing or
+            cannot be read, or the checkpoint is not one that ppo() wrote.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory {run_dir} does not exist.")
-    config_file, checkpoint_file = run_dir / CONFIG_FILE, run_dir / CHECKPOINT_FILE
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file} is missing; is {run_dir} a run directory?")
-    if not checkpoint_file.is_file():
-        raise FileNotFoundError(
-            f"{checkpoint_file} is missing; the run saves it every save_freq epochs and at the "
-            "end, so it may not have reached its first save yet."
-        )
-    try:
-        config = json.loads(config_file.read_text())
-    except ValueError as e:
-        raise ValueError(f"{config_file} is not valid JSON ({e}).") from None
-    try:
-        checkpoint = torch.load(checkpoint_file, weights_only=True, map_location="cpu")
-    except Exception as e:  # torch raises many types for a torn or foreign file
-        # torch's messages run to several sentences of advice about weights_only; the first
-        # one says what is wrong with the file.
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0].rstrip(".")
-        raise ValueError(f"{checkpoint_file} is not a readable checkpoint ({reason}).") from None
+    config, checkpoint = load_config(run_dir), logx_load_checkpoint(run_dir)
     needed = ("ac", "ac_kwargs", "normalize_obs")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in needed):
-        raise ValueError(f"{checkpoint_file} is not a ppo.py checkpoint (it needs {needed}).")
+        path = Path(run_dir) / CHECKPOINT_FILE
+        raise ValueError(f"{path} is not a ppo.py checkpoint (it needs {needed}).")
     return config, checkpoint
 
 

@@ -1,0 +1,187 @@
+"""Bad input, failing ranks, Ctrl-C, NaNs, reproducibility and where runs write (real processes)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import ppo
+from tests.faulty_envs import arm_reach_with_fault
+from tests.helpers import REPO, assert_ok, run, run_mpi
+from tests.test_ppo import read_progress
+
+BAD_FLAGS = [
+    (["--env", "ArmRech-v0"], "close matches: ArmReach-v0"),
+    (["--env", "ArmRech-v0"], "registered by `import envs`"),
+    (["--env", "Blackjack-v1"], "needs a flat Box observation space"),
+    (["--steps", "2"], "steps_per_epoch=2 must be a multiple of MPI ranks (1) x envs_per_proc (4)"),
+    (["--steps", "0"], "steps_per_epoch=0 must be a positive integer"),
+    (["--epochs", "0"], "epochs=0 must be a positive integer"),
+    (["--train_pi_iters", "-1"], "train_pi_iters=-1 must be a positive integer"),
+    (["--pi_lr", "0"], "pi_lr=0.0 must be greater than 0"),
+    (["--vf_lr=-1e-3"], "vf_lr=-0.001 must be greater than 0"),
+    (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
+    (["--gamma", "0"], "gamma=0.0 must be in (0, 1]"),
+    (["--lam", "1.5"], "lam=1.5 must be in (0, 1]"),
+    (["--clip_ratio", "0"], "clip_ratio=0.0 must be greater than 0"),
+    (["--target_kl", "-0.01"], "target_kl=-0.01 must be greater than 0"),
+    (["--resume", "/nonexistent/run"], "run directory /nonexistent/run does not exist"),
+]
+
+
+def assert_one_line_error(result, message):
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "pybullet build time" not in line]
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", BAD_FLAGS)
+def test_bad_command_line_input_is_one_line_on_stderr_and_a_nonzero_exit(tmp_path, args, message):
+    result = run([sys.executable, "ppo.py", "--data_dir", str(tmp_path), "--epochs", "1", *args])
+    assert_one_line_error(result, message)
+
+
+def test_unwritable_data_dir_is_one_line(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    result = run([sys.executable, "ppo.py", "--data_dir", str(blocker / "data")])
+    assert_one_line_error(result, f"cannot write in {blocker / 'data'}")
+
+
+def test_bad_input_under_mpirun_is_one_line_from_rank_0_and_no_hang(tmp_path):
+    result = run_mpi(2, ["ppo.py", "--steps", "12", "--data_dir", str(tmp_path)], timeout=60)
+    assert_one_line_error(result, "steps_per_epoch=12 must be a multiple of MPI ranks (2)")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(steps_per_epoch=2), "steps_per_epoch=2 must be a multiple of MPI ranks (1)"),
+        (dict(gamma=1.5), "gamma=1.5 must be in (0, 1]"),
+        (dict(pi_lr=0.0), "pi_lr=0.0 must be greater than 0"),
+        (dict(clip_ratio=-0.2), "clip_ratio=-0.2 must be greater than 0"),
+        (dict(resume="/nonexistent/run"), "run directory /nonexistent/run does not exist"),
+    ],
+)
+def test_notebook_api_raises_value_error_with_the_same_words(kwargs, message, tmp_path):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ppo.ppo(
+            lambda: gym.make("ArmReach-v0"), logger_kwargs=dict(output_dir=str(tmp_path)), **kwargs
+        )
+
+
+def test_unsupported_spaces_raise_value_error_naming_the_space(tmp_path):
+    with pytest.raises(ValueError, match="needs a flat Box observation space, got Tuple"):
+        ppo.ppo(lambda: gym.make("Blackjack-v1"), logger_kwargs=dict(output_dir=str(tmp_path)))
+
+
+def test_a_failing_rank_brings_the_whole_job_down_within_seconds_with_its_message():
+    start = time.time()
+    result = run_mpi(2, ["-m", "tests.mpi_checks", "failing_rank_stops_the_job"], timeout=60)
+    assert result.returncode != 0
+    assert "[rank 1]" in result.stderr and "the simulated arm exploded" in result.stderr
+    assert time.time() - start < 30
+
+
+def test_ctrl_c_stops_every_rank_and_leaves_the_last_checkpoint_intact(tmp_path):
+    args = [sys.executable, "ppo.py", "--cpu", "2", "--epochs", "1000", "--steps", "400"]
+    args += ["--save_freq", "1", "--quiet", "--data_dir", str(tmp_path)]
+    proc = subprocess.Popen(args, cwd=REPO, start_new_session=True, stderr=subprocess.PIPE)
+    checkpoint = tmp_path / "ppo" / "ppo_s0" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("ranks still running 20 s after Ctrl-C")
+    assert proc.returncode != 0
+    saved = torch.load(checkpoint, weights_only=True)
+    assert all(torch.isfinite(t).all() for t in saved["ac"].values())
+    assert subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout == b""
+
+
+def test_nan_observation_stops_with_epoch_and_quantity_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(
+        FloatingPointError, match=r"NaN or inf in an observation of the environment \(epoch 2\)"
+    ):
+        ppo.ppo(
+            arm_reach_with_fault("nan", 2 * 400 // 4 + 10),  # 100 steps per env per epoch
+            steps_per_epoch=400,
+            epochs=5,
+            save_freq=1,
+            quiet=True,
+            logger_kwargs=dict(output_dir=str(tmp_path)),
+        )
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert saved["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in saved["ac"].values())
+
+
+def test_overflowing_loss_stops_before_the_model_takes_a_nan(tmp_path):
+    with pytest.raises(FloatingPointError, match="epoch 0: NaN or inf in the rewards-to-go"):
+        ppo.ppo(
+            arm_reach_with_fault("huge", 20),
+            steps_per_epoch=400,
+            epochs=2,
+            quiet=True,
+            logger_kwargs=dict(output_dir=str(tmp_path)),
+        )
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_nan_on_the_command_line_is_one_line(tmp_path):
+    code = (
+        "import sys; sys.argv = ['ppo.py', '--epochs', '3', '--steps', '400', '--quiet', "
+        f"'--data_dir', {str(tmp_path)!r}]; import gymnasium as gym, ppo; "
+        "from tests.faulty_envs import FaultAfter; make = gym.make; "
+        "gym.make = lambda *a, **k: FaultAfter(make(*a, **k), 'huge', 20); ppo.main()"
+    )
+    result = run([sys.executable, "-c", code])
+    assert_one_line_error(result, "epoch 0: NaN or inf in the rewards-to-go")
+
+
+REPRODUCIBLE_COLUMNS_EXCLUDED = {"Time", "StepsPerSec", "EvalTime"}
+
+
+def progress_without_timings(run_dir):
+    columns, rows = read_progress(run_dir)
+    keep = [c for c in columns if c not in REPRODUCIBLE_COLUMNS_EXCLUDED]
+    return np.array([[r[c] for c in keep] for r in rows])
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_same_seed_and_ranks_give_identical_progress(tmp_path, ranks):
+    tables = []
+    for attempt in ("a", "b"):
+        args = ["ppo.py", "--epochs", "2", "--steps", "800", "--seed", "3", "--quiet"]
+        args += ["--data_dir", str(tmp_path / attempt)]
+        result = run_mpi(2, args) if ranks == 2 else run([sys.executable, *args])
+        assert_ok(result)
+        tables.append(progress_without_timings(tmp_path / attempt / "ppo" / "ppo_s3"))
+    np.testing.assert_array_equal(tables[0], tables[1])
+
+
+def test_runs_write_only_inside_their_run_directory_and_never_overwrite(tmp_path):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    for _ in range(2):
+        args = [sys.executable, str(REPO / "ppo.py"), "--epochs", "1", "--steps", "400"]
+        args += ["--quiet", "--data_dir", str(tmp_path / "data")]
+        assert_ok(run(args, cwd=cwd))
+    assert list(cwd.iterdir()) == []
+    runs = sorted(p.name for p in (tmp_path / "data" / "ppo").iterdir())
+    assert runs == ["ppo_s0", "ppo_s0_1"]
+    for name in runs:
+        files = {p.name for p in (tmp_path / "data" / "ppo" / name).iterdir()}
+        assert files == {"config.json", "progress.txt", "checkpoint.pt"}
