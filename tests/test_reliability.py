@@ -185,3 +185,13 @@ def test_runs_write_only_inside_their_run_directory_and_never_overwrite(tmp_path
     for name in runs:
         files = {p.name for p in (tmp_path / "data" / "ppo" / name).iterdir()}
         assert files == {"config.json", "progress.txt", "checkpoint.pt"}
+
+
+def test_more_ranks_than_cores_works_without_extra_flags(tmp_path):
+    """Also as root, which is how CI runs it: MPICH, unlike Open MPI, needs no flag for either."""
+    ranks = (os.cpu_count() or 1) + 1
+    args = [sys.executable, "ppo.py", "--cpu", str(ranks), "--envs_per_proc", "1", "--epochs", "1"]
+    args += ["--steps", str(40 * ranks), "--quiet", "--data_dir", str(tmp_path)]
+    assert_ok(run(args, timeout=180))
+    _, rows = read_progress(tmp_path / "ppo" / "ppo_s0")
+    assert rows[0]["TotalEnvInteracts"] == 40 * ranks
