@@ -9,9 +9,13 @@ from tests.helpers import assert_ok, run
 from utils.plot import group_runs, load_runs, plot_runs, read_progress
 from utils.sweep import format_value, sweep
 
-# Two epochs of 400 steps with a few gradient steps: a few seconds per run.
-TINY = dict(epochs=2, steps_per_epoch=400, train_pi_iters=5, train_v_iters=5)
-TINY_FLAGS = ["--epochs", "2", "--steps", "400", "--train_pi_iters", "5", "--train_v_iters", "5"]
+# Two epochs of 400 steps with a few gradient steps: a few seconds per run. Four envs per run
+# finish two 50-step episodes each per epoch, so every epoch logs a return and a success rate.
+TINY = dict(epochs=2, steps_per_epoch=400, envs_per_proc=4, train_pi_iters=5, train_v_iters=5)
+TINY_FLAGS = [
+    *("--epochs", "2", "--steps", "400", "--envs_per_proc", "4"),
+    *("--train_pi_iters", "5", "--train_v_iters", "5"),
+]
 
 
 def sweep_command(data_dir, *args):
@@ -70,6 +74,11 @@ def test_sweep_runs_every_setting_and_seed_skips_finished_runs_and_plot_groups_b
     fig = plot_runs([sweep_dir], out=None)
     labels = sorted(text.get_text() for text in fig.axes[0].get_legend().get_texts())
     assert labels == ["lr_pi_lr1e-3 (2 seeds)", "lr_pi_lr3e-4 (2 seeds)"]
+
+    # Another fixed value under the same name would mix foreign runs into the settings.
+    results = sweep("ArmReach-v0", [0], "lr", tmp_path, pi_lr=[3e-4, 1e-3], **dict(TINY, lam=0.9))
+    assert [r["status"] for r in results] == ["failed", "failed"]
+    assert "was run with lam=0.97, not 0.9" in results[0]["error"]
 
     # More epochs: the seed-0 runs continue from their checkpoints instead of starting over.
     results = sweep("ArmReach-v0", [0], "lr", tmp_path, pi_lr=[3e-4, 1e-3], **dict(TINY, epochs=3))
