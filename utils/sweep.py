@@ -106,7 +106,7 @@ def last_epoch(run_dir: Path) -> tuple[int, int]:
     return logged, saved
 
 
-def config_mismatch(run_dir: Path, setting: dict, cpu: int) -> str | None:
+def config_mismatch(run_dir: Path, setting: dict, cpu: int, resume: bool) -> str | None:
     """Why the existing run in run_dir was not made with `setting`, or None if it was.
 
     The directory name holds only the values that vary, so a sweep started again with another
@@ -130,7 +130,8 @@ def config_mismatch(run_dir: Path, setting: dict, cpu: int) -> str | None:
                 f"{run_dir} was run with {key}={saved!r}, not {value!r}; give the sweep another "
                 "name or data_dir, or remove that run."
             )
-    if config.get("mpi_ranks", cpu) != cpu:
+    if resume and config.get("mpi_ranks", cpu) != cpu:
+        # Only a resumed run must keep its rank count (its checkpoint holds each rank's RNG).
         return (
             f"{run_dir} was run with {config['mpi_ranks']} MPI ranks, not --cpu {cpu}; "
             "use the same --cpu to resume it."
@@ -237,11 +238,12 @@ def sweep(
         cmd = ppo_command(env_id, exp_name, seed, sweep_dir, cpu, setting)
 
         if run_dir.exists():
-            mismatch = config_mismatch(run_dir, setting, cpu)
             logged, saved = last_epoch(run_dir)
+            finished = logged >= epochs - 1 and saved >= epochs - 1
+            mismatch = config_mismatch(run_dir, setting, cpu, resume=not finished and saved >= 0)
             if mismatch is not None:
                 result.update(status="failed", error=mismatch)
-            elif logged >= epochs - 1 and saved >= epochs - 1:
+            elif finished:
                 result.update(status="skipped", **final_row(run_dir))
             elif saved >= 0:
                 # Continue from the checkpoint instead of starting over (ppo.py --resume).
