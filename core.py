@@ -30,6 +30,18 @@ def mlp(sizes, activation, output_activation=nn.Identity) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def orthogonal_init(ac: nn.Module) -> None:
+    """CleanRL's and Stable-Baselines3's initialization: orthogonal weights, zero biases, gain
+    sqrt(2) in hidden layers, 0.01 on the policy's output (the first actions stay near the
+    mean of zero, so early exploration comes from the std alone) and 1 on the value's."""
+    for net, output_gain in [(ac.pi, 0.01), (ac.v, 1.0)]:
+        layers = [m for m in net.modules() if isinstance(m, nn.Linear)]
+        for layer in layers:
+            gain = output_gain if layer is layers[-1] else np.sqrt(2)
+            nn.init.orthogonal_(layer.weight, gain=gain)
+            nn.init.zeros_(layer.bias)
+
+
 def count_vars(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -35,7 +35,6 @@ from utils.logx import (
     setup_logger_kwargs,
 )
 from utils.mpi import (
-    abort_all_ranks_on_error,
     allgather,
     gather,
     launched_by_mpirun,
@@ -226,6 +225,7 @@ def ppo(
     kl_beta=1.0,
     envs_per_proc=20,
     normalize_obs=True,
+    ortho_init=True,
     eval_freq=0,
     eval_episodes=50,
     resume=None,
@@ -336,6 +336,10 @@ def ppo(
             over ranks after each epoch and clipped to [-10, 10] (--no-normalize_obs to turn
             off).
 
+        ortho_init (bool): Initialize the actor-critic's linear layers as CleanRL and
+            Stable-Baselines3 do (orthogonal, gain sqrt(2), 0.01 for the policy's output, 1 for
+            the value's) instead of PyTorch's default (--no-ortho_init).
+
         eval_freq (int): Every eval_freq epochs (and after the last), run eval_episodes
             episodes of the deterministic policy (the Gaussian mean) on fixed seeds that no
             training episode uses, split over the ranks; logs EvalEpRet, EvalSuccessRate and
@@ -362,7 +366,6 @@ def ppo(
     """
     check_arguments(**locals())
     setup_pytorch_for_mpi()
-    abort_all_ranks_on_error()
     config = dict(locals())
 
     checkpoint = None
@@ -398,6 +401,8 @@ def ppo(
         logger.save_config(config)
 
     ac = actor_critic(obs_space, act_space, **ac_kwargs)
+    if ortho_init:
+        core.orthogonal_init(ac)
     ac.obs_rms = core.RunningMeanStd(obs_space.shape) if normalize_obs else None
     sync_params(ac)  # identical starting parameters on every rank
     var_counts = tuple(core.count_vars(module) for module in [ac.pi, ac.v])

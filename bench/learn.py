@@ -10,7 +10,8 @@ Wall-clock is training time only: the time spent in evaluations is subtracted fo
 configuration.
 
 - ours: `python ppo.py --env ArmReach-v0 --cpu 2` with its defaults (the README's command);
-- sb3: `stable_baselines3.PPO("MlpPolicy", env)` with its defaults (one env, 2 torch threads);
+- sb3: `stable_baselines3.PPO("MlpPolicy", env)` with its defaults (one env), on one torch
+  thread like each of our ranks;
 - sb3+VecNormalize: the same, observations and rewards normalized by VecNormalize.
 
     python bench/learn.py                       # 3 seeds, 200k steps: about 30 minutes
@@ -68,6 +69,7 @@ def run_ours(seed: int, steps: int, eval_every: int, episodes: int, cpu: int) ->
 def run_sb3(seed: int, steps: int, eval_every: int, episodes: int, normalize: bool) -> list[dict]:
     """Train Stable-Baselines3's PPO in this process, evaluating as ppo() does."""
     import gymnasium as gym
+    import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -77,6 +79,7 @@ def run_sb3(seed: int, steps: int, eval_every: int, episodes: int, normalize: bo
     from ppo import EVAL_SEED
     from utils.test_policy import run_policy
 
+    torch.set_num_threads(1)
     venv = make_vec_env("ArmReach-v0", n_envs=1, seed=seed)
     if normalize:
         venv = VecNormalize(venv)

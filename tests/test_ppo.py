@@ -31,7 +31,8 @@ def check_arm_reach_run(data_dir, ranks):
     assert columns == COLUMNS
     assert [r["Epoch"] for r in rows] == [0, 1]
     assert [r["TotalEnvInteracts"] for r in rows] == [1000, 2000]
-    assert all(0 <= r["SuccessRate"] <= 1 and r["AverageEpRet"] < 0 for r in rows)
+    # 1000 steps over 2 ranks x 20 envs: the 50-step episodes first end in the second epoch.
+    assert 0 <= rows[-1]["SuccessRate"] <= 1 and rows[-1]["AverageEpRet"] < 0
     config = json.loads((run_dirs[0] / "config.json").read_text())
     assert config["mpi_ranks"] == ranks and config["env_id"] == "ArmReach-v0"
     assert (run_dirs[0] / "checkpoint.pt").exists()
