@@ -375,3 +375,16 @@ def test_errors_from_the_command_line_have_no_traceback(arm_run, tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("python -m utils.test_policy: error:")
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_plot_joins_the_rows_that_have_a_value_of_a_column_logged_every_few_epochs(tmp_path):
+    run_dir = tmp_path / "evals" / "evals_s0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "progress.txt").write_text(
+        "Epoch\tTotalEnvInteracts\tEvalSuccessRate\n"
+        "0\t4000\tnan\n1\t8000\t0.25\n2\t12000\tnan\n3\t16000\t0.75\n"
+    )
+    fig = plot.plot_runs([tmp_path], values=["EvalSuccessRate"], out=None)
+    (line,) = fig.axes[0].get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [8000, 16000])
+    np.testing.assert_array_equal(line.get_ydata(), [0.25, 0.75])

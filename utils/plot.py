@@ -129,7 +129,10 @@ def mean_and_std(runs: Sequence[Run], value: str, xaxis: str, smooth: int = 1):
     n = min(len(table[xaxis]) for _, _, table in runs)
     xs = np.stack([table[xaxis][:n] for _, _, table in runs])
     ys = np.stack([smooth_curve(table[value][:n], smooth) for _, _, table in runs])
-    return xs.mean(axis=0), ys.mean(axis=0), ys.std(axis=0)
+    # Rows where a column has no value (EvalSuccessRate between evaluations, AverageEpRet of an
+    # epoch in which no episode ended) are left out, so the line joins the rows that have one.
+    rows = ~np.isnan(ys).any(axis=0)
+    return xs.mean(axis=0)[rows], ys.mean(axis=0)[rows], ys.std(axis=0)[rows]
 
 
 def plot_runs(
