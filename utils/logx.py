@@ -184,7 +184,9 @@ class Logger:
     def start_progress_bar(self, total: int, initial: int = 0) -> None:
         """A bar over epochs on rank 0, only when stdout is a terminal and the run is not quiet."""
         if proc_id() == 0 and not self.quiet and sys.stdout.isatty():
-            self.progress_bar = tqdm(total=total, initial=initial, unit="epoch", dynamic_ncols=True)
+            self.progress_bar = tqdm(
+                total=total, initial=initial, unit="epoch", dynamic_ncols=True, file=sys.stdout
+            )
 
     def log(self, msg: str) -> None:
         """A line on the terminal, from rank 0 (above the progress bar, if any)."""
