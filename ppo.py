@@ -107,7 +107,7 @@ def update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, los
     so all ranks stop at the same step and the gradient Allreduce stays matched.
     """
     for i in range(train_pi_iters):
-        pi_optimizer.zero_grad()
+        pi_optimizer.zero_grad(set_to_none=False)  # keep .grad as views of mpi_avg_grads' buffer
         loss_pi, pi_info = compute_loss_pi(ac, data, clip_ratio, loss, beta)
         kl = mpi_avg(pi_info["kl"])
         if loss == "clip" and kl > 1.5 * target_kl:
@@ -122,7 +122,7 @@ def update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, los
 
 def update_v(ac, vf_optimizer, data, train_v_iters):
     for _ in range(train_v_iters):
-        vf_optimizer.zero_grad()
+        vf_optimizer.zero_grad(set_to_none=False)
         loss_v = compute_loss_v(ac, data)
         check_finite("LossV", loss_v.detach())
         loss_v.backward()

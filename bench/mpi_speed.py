@@ -12,7 +12,7 @@ Training: the real ``ppo.ppo`` on ArmReach-v0, ``--epochs`` epochs of ``--steps`
 total over ranks), every other argument at ppo()'s default, quiet, logging to a temporary
 directory, launched with ``mpirun -np 1`` and ``mpirun -np 2`` alike (the environment of
 ``python ppo.py --cpu N``: one OpenMP/MKL thread per process; torch threads as ppo() sets them,
-cores // ranks, unless ``--threads N``). The clock on rank 0 runs from a Barrier before the
+one per rank, unless ``--threads N``). The clock on rank 0 runs from a Barrier before the
 ``ppo()`` call to one after it: interpreter start and imports are left out, building the envs,
 updates and checkpoints are in. env steps/s = epochs x steps / seconds; the runs alternate
 (1 rank first in even repeats, 2 ranks first in odd ones) and the table shows the medians over
@@ -141,7 +141,7 @@ def main() -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch threads for ppo() (default: what ppo() sets, cores // ranks)",
+        help="torch threads for ppo() (default: what ppo() sets, one per rank)",
     )
     parser.add_argument("--part", choices=("allreduce", "train"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

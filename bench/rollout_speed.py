@@ -12,8 +12,8 @@ env-only: K fresh ``gymnasium.make("ArmReach-v0")`` envs stepped one after the o
 with actions drawn beforehand from the untrained policy's noise (a Gaussian of std exp(-0.5), as
 ``log_std`` starts, clipped to the action box: the physics cost depends on how the arm moves),
 resets included whenever an episode ends (every 50 steps, at the time limit).
-Threads: by default torch runs with what ppo() itself sets (``setup_pytorch_for_mpi``: cores //
-ranks, so all cores for this single process); ``--threads N`` replaces that call, as seen from
+Threads: by default torch runs with what ppo() itself sets (``setup_pytorch_for_mpi``: one
+thread per rank); ``--threads N`` replaces that call, as seen from
 ppo.py, by ``torch.set_num_threads(N)``. The header prints the number the rollout ran with. It
 matters: with 2 threads every tiny op of the policy enters the thread pool, and on a busy machine
 the pool's second thread waits for a core (measured: ~3 ms per tanh, rollouts ~10x slower).
@@ -52,7 +52,7 @@ INITIAL_STD = float(np.exp(-0.5))  # MLPGaussianActor's starting log_std
 
 @contextlib.contextmanager
 def torch_threads_in_ppo(threads: int | None):
-    """Within the block, ppo() sets `threads` torch threads instead of cores // ranks (if given)."""
+    """Within the block, ppo() sets `threads` torch threads instead of one (if given)."""
     original = ppo.setup_pytorch_for_mpi
     if threads is not None:
         ppo.setup_pytorch_for_mpi = lambda: torch.set_num_threads(threads)
@@ -135,7 +135,7 @@ def main() -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch threads for ppo() (default: what ppo() sets, cores // ranks)",
+        help="torch threads for ppo() (default: what ppo() sets, one per rank)",
     )
     args = parser.parse_args()
     if args.threads is not None and args.threads < 1:

@@ -59,6 +59,23 @@ def check_gradient_averages():
     np.testing.assert_allclose(fused_grads, expected, rtol=1e-5, atol=1e-7)
     assert not np.allclose(own, expected), "the ranks' gradients should have differed"
 
+    # Over several optimizer steps, with .grad kept as views of the fused buffer, both ways
+    # still train the same parameters.
+    optimizers = [torch.optim.Adam(m.parameters(), lr=1e-2) for m in (fused, per_param)]
+    for _ in range(4):
+        obs, act = torch.randn(64, 5), torch.randn(64, 3)
+        for model, optimizer, average in zip(
+            (fused, per_param),
+            optimizers,
+            (mpi_avg_grads, mpi_avg_grads_per_parameter),
+            strict=True,
+        ):
+            optimizer.zero_grad(set_to_none=False)
+            (model.pi(obs, act)[1].mean() + model.v(obs).pow(2).mean()).backward()
+            average(model)
+            optimizer.step()
+    np.testing.assert_allclose(flat_params(fused), flat_params(per_param), rtol=1e-5, atol=1e-6)
+
 
 def check_statistics_over_ranks():
     rng = np.random.default_rng(proc_id())

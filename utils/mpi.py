@@ -150,19 +150,36 @@ def sync_params(module: torch.nn.Module) -> None:
 def mpi_avg_grads(module: torch.nn.Module) -> None:
     """Average the gradients of `module` over all ranks with ONE Allreduce on a flat buffer.
 
-    One collective call per backward pass instead of one per parameter tensor: the latency of a
-    call, not the bytes, dominates for networks of this size.
+    One collective call per backward pass instead of one per parameter tensor. The buffer is
+    persistent and each parameter's .grad is a view into it, so there is nothing to gather
+    before the call or scatter after it; autograd accumulates into the views as long as the
+    optimizer zeroes gradients in place (`zero_grad(set_to_none=False)`, as ppo.py does).
     """
     if num_procs() == 1:
         return
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = flat_grad_buffer(module)
     MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, flat.numpy(), op=MPI.SUM)
     flat /= num_procs()
+
+
+def flat_grad_buffer(module: torch.nn.Module) -> torch.Tensor:
+    """The module's gradients as one contiguous tensor whose slices are the .grad tensors.
+
+    Built on first use, and again whenever a .grad was replaced (set to None and recreated).
+    """
+    params = [p for p in module.parameters() if p.grad is not None]
+    cached = getattr(module, "_flat_grad", None)
+    if cached is not None:
+        flat, pointers = cached
+        if [p.grad.data_ptr() for p in params] == pointers:
+            return flat
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+    for p in params:
+        p.grad = flat[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    module._flat_grad = (flat, [p.grad.data_ptr() for p in params])
+    return flat
 
 
 def mpi_avg_grads_per_parameter(module: torch.nn.Module) -> None:
