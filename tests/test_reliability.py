@@ -20,7 +20,10 @@ BAD_FLAGS = [
     (["--env", "ArmRech-v0"], "close matches: ArmReach-v0"),
     (["--env", "ArmRech-v0"], "registered by `import envs`"),
     (["--env", "Blackjack-v1"], "needs a flat Box observation space"),
-    (["--steps", "2"], "steps_per_epoch=2 must be a multiple of MPI ranks (1) x envs_per_proc (4)"),
+    (
+        ["--steps", "2"],
+        "steps_per_epoch=2 must be a multiple of MPI ranks (1) x envs_per_proc (20)",
+    ),
     (["--steps", "0"], "steps_per_epoch=0 must be a positive integer"),
     (["--epochs", "0"], "epochs=0 must be a positive integer"),
     (["--train_pi_iters", "-1"], "train_pi_iters=-1 must be a positive integer"),
@@ -118,6 +121,7 @@ def test_nan_observation_stops_with_epoch_and_quantity_and_keeps_the_last_good_c
         ppo.ppo(
             arm_reach_with_fault("nan", 2 * 400 // 4 + 10),  # 100 steps per env per epoch
             steps_per_epoch=400,
+            envs_per_proc=4,
             epochs=5,
             save_freq=1,
             quiet=True,
@@ -133,6 +137,7 @@ def test_overflowing_loss_stops_before_the_model_takes_a_nan(tmp_path):
         ppo.ppo(
             arm_reach_with_fault("huge", 20),
             steps_per_epoch=400,
+            envs_per_proc=4,
             epochs=2,
             quiet=True,
             logger_kwargs=dict(output_dir=str(tmp_path)),
@@ -142,7 +147,8 @@ def test_overflowing_loss_stops_before_the_model_takes_a_nan(tmp_path):
 
 def test_nan_on_the_command_line_is_one_line(tmp_path):
     code = (
-        "import sys; sys.argv = ['ppo.py', '--epochs', '3', '--steps', '400', '--quiet', "
+        "import sys; sys.argv = ['ppo.py', '--epochs', '3', '--steps', '400', "
+        "'--envs_per_proc', '4', '--quiet', "
         f"'--data_dir', {str(tmp_path)!r}]; import gymnasium as gym, ppo; "
         "from tests.faulty_envs import FaultAfter; make = gym.make; "
         "gym.make = lambda *a, **k: FaultAfter(make(*a, **k), 'huge', 20); ppo.main()"
