@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -209,8 +210,11 @@ def abort_all_ranks_on_error() -> None:
             message = f"error: {exc}"
         else:
             message = "".join(traceback.format_exception(exc_type, exc, tb))
-        sys.stderr.write(f"[rank {proc_id()}] {message}\n")
         sys.stderr.flush()
+        os.write(2, f"[rank {proc_id()}] {message}\n".encode())
+        # mpirun forwards each rank's output through a pipe; give it a moment to pass the
+        # message on before MPI_Abort tears every process down (seen lost on a busy machine).
+        time.sleep(1.0)
         MPI.COMM_WORLD.Abort(1)
 
     sys.excepthook = excepthook
