@@ -16,12 +16,6 @@ from torch.distributions import Categorical, Distribution, Normal
 from utils.mpi import mpi_statistics_scalar, mpi_sum
 
 
-def combined_shape(length: int, shape: int | tuple | None = None) -> tuple:
-    if shape is None:
-        return (length,)
-    return (length, shape) if np.isscalar(shape) else (length, *shape)
-
-
 def mlp(sizes, activation, output_activation=nn.Identity) -> nn.Sequential:
     layers = []
     for j in range(len(sizes) - 1):
@@ -285,12 +279,8 @@ class RunningMeanStd(nn.Module):
         self.var.copy_(torch.as_tensor(m2 / total))
         self.count.fill_(total)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        normalized = (obs - self.mean) / torch.sqrt(self.var + self.epsilon)
-        return torch.clamp(normalized, -self.clip, self.clip).to(obs.dtype)
-
     def normalize(self, obs: np.ndarray) -> np.ndarray:
-        """forward() in numpy, for the rollout: no tensor round trip per step."""
+        """(obs - mean) / std, clipped to [-clip, clip], in numpy: no tensor round trip per step."""
         std = np.sqrt(self.var.numpy() + self.epsilon)
         normalized = np.clip((obs - self.mean.numpy()) / std, -self.clip, self.clip)
         return normalized.astype(np.float32)

@@ -36,6 +36,7 @@ from utils.logx import (
 )
 from utils.mpi import (
     allgather,
+    flat_grad_buffer,
     gather,
     launched_by_mpirun,
     mpi_avg,
@@ -48,7 +49,7 @@ from utils.mpi import (
     setup_pytorch_for_mpi,
     sync_params,
 )
-from utils.test_policy import run_policy
+from utils.test_policy import policy_function, run_policy
 
 LOSSES = ("clip", "penalty")
 EVAL_SEED = 1_000_000  # evaluation episodes reset with EVAL_SEED + i: seeds training never uses
@@ -93,8 +94,7 @@ def check_finite(name: str, value) -> None:
 
 
 def check_finite_grads(name: str, module: torch.nn.Module) -> None:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if grads and not torch.isfinite(torch.cat([g.reshape(-1) for g in grads])).all():
+    if not torch.isfinite(flat_grad_buffer(module)).all():
         raise FloatingPointError(f"NaN or inf in the gradient of {name}")
 
 
@@ -177,6 +177,14 @@ def check_arguments(ranks: int | None = None, **kwargs) -> None:
         )
 
 
+def saved_ac_kwargs(ac_kwargs: dict) -> dict:
+    """What a checkpoint records to rebuild MLPActorCritic (core.actor_critic_from_checkpoint)."""
+    return dict(
+        hidden_sizes=list(ac_kwargs.get("hidden_sizes", (64, 64))),
+        activation=ac_kwargs.get("activation", torch.nn.Tanh).__name__,
+    )
+
+
 # Arguments that shape what a checkpoint holds: a resumed run must use the saved values.
 RESUME_MUST_MATCH = ("steps_per_epoch", "envs_per_proc", "normalize_obs", "loss")
 
@@ -189,7 +197,7 @@ def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int 
             f"the run in {config['resume']} was trained with {saved_ranks} MPI ranks and this job "
             f"has {ranks}; resume it with {saved_ranks} (--cpu {saved_ranks})."
         )
-    hidden_sizes = list(config["ac_kwargs"].get("hidden_sizes", (64, 64)))
+    hidden_sizes = saved_ac_kwargs(config["ac_kwargs"])["hidden_sizes"]
     for name, now, then in [
         *((n, config[n], saved_config.get(n)) for n in RESUME_MUST_MATCH),
         ("hidden_sizes", hidden_sizes, checkpoint["ac_kwargs"]["hidden_sizes"]),
@@ -427,10 +435,7 @@ def ppo(
             dict(
                 epoch=epoch,
                 ac=ac.state_dict(),
-                ac_kwargs=dict(
-                    hidden_sizes=list(ac_kwargs.get("hidden_sizes", (64, 64))),
-                    activation=ac_kwargs.get("activation", torch.nn.Tanh).__name__,
-                ),
+                ac_kwargs=saved_ac_kwargs(ac_kwargs),
                 normalize_obs=normalize_obs,
                 pi_optimizer=pi_optimizer.state_dict(),
                 vf_optimizer=vf_optimizer.state_dict(),
@@ -442,10 +447,7 @@ def ppo(
         )
 
     eval_env = env_fn() if eval_freq > 0 else None
-
-    def get_action(obs: np.ndarray):
-        act = ac.act(normalize(obs[None]), deterministic=True)[0]
-        return np.clip(act, act_low, act_high) if isinstance(act_space, Box) else int(act)
+    get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
 
     def evaluate() -> None:
         # Each rank runs its share of the episodes; the seeds are fixed, so evaluations at

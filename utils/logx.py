@@ -275,11 +275,6 @@ class EpochLogger(Logger):
             super().log_tabular("Min" + key, stats[2])
         self.epoch_dict[key] = []
 
-    def get_stats(self, key: str):
-        values = self.epoch_dict.get(key, [])
-        flat = np.concatenate([np.ravel(v) for v in values]) if values else np.zeros(0)
-        return mpi_statistics_scalar(flat)
-
 
 def tensorboard_writer(log_dir: Path):
     try:

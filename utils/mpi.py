@@ -64,10 +64,6 @@ def mpi_fork(n: int, argv: list[str] | None = None) -> None:
     sys.exit(subprocess.call(cmd, env=env))
 
 
-def comm() -> MPI.Comm:
-    return MPI.COMM_WORLD
-
-
 def proc_id() -> int:
     return MPI.COMM_WORLD.Get_rank()
 

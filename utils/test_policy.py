@@ -93,7 +93,13 @@ def load_policy_and_env(
         clipped into the bounds for Box, an int for Discrete.
     """
     ac, env, _ = load_actor_critic(run_dir, render_mode)
-    space = env.action_space
+    return env, policy_function(ac, env.action_space, deterministic)
+
+
+def policy_function(
+    ac, space: gym.Space, deterministic: bool = True
+) -> Callable[[np.ndarray], np.ndarray | int]:
+    """get_action(obs) for an actor-critic: one raw observation in, one valid action out."""
 
     def get_action(obs: np.ndarray) -> np.ndarray | int:
         obs = np.asarray(obs, dtype=np.float32)
@@ -108,7 +114,7 @@ def load_policy_and_env(
             return np.clip(act, space.low, space.high).astype(space.dtype)
         return act
 
-    return env, get_action
+    return get_action
 
 
 def check_video_path(video: str | Path) -> Path:
