@@ -620,7 +620,7 @@ def ppo(
     return ac
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(
         description="Train a policy with PPO on a Gymnasium environment (see ppo.ppo for details).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> None:
         mpi_fork(args.cpu)  # relaunches this script under mpirun and exits when it ends
 
     try:
-        ppo(
+        return ppo(
             lambda: gym.make(args.env),
             ac_kwargs=ac_kwargs,
             logger_kwargs=setup_logger_kwargs(args.exp_name, args.seed, args.data_dir),
