@@ -1,5 +1,6 @@
 """ArmReach-v0 against its contract (DESIGN.md): real PyBullet, no mocks."""
 
+import pathlib
 import warnings
 
 import gymnasium as gym
@@ -11,6 +12,7 @@ import envs
 from envs.arm_reach import MAX_JOINT_DELTA, SUCCESS_DISTANCE, TARGET_HIGH, TARGET_LOW
 
 EPISODES = 50
+V0_FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "arm_reach_v0_trajectories.npz"
 
 
 @pytest.fixture
@@ -57,6 +59,32 @@ def test_import_envs_registers_dense_and_sparse_variants_with_a_time_limit():
     for env_id in ("ArmReach-v0", "ArmReachSparse-v0"):
         assert gym.spec(env_id).max_episode_steps == envs.MAX_EPISODE_STEPS
     assert gym.spec("ArmReachSparse-v0").kwargs == {"reward_type": "sparse"}
+
+
+def test_observations_rewards_and_infos_match_the_recording_made_before_v1_bit_for_bit():
+    # ArmReach-v0 is frozen (Gymnasium's rule); the recording predates ArmReach-v1's shared code.
+    fixture = np.load(V0_FIXTURE)
+    for i, (env_id, seed) in enumerate(zip(fixture["env_id"], fixture["seed"], strict=True)):
+        env = gym.make(str(env_id))
+        obs, info = env.reset(seed=int(seed))
+        observed = {
+            "obs": [obs],
+            "is_success": [info["is_success"]],
+            "distance": [info["distance"]],
+        }
+        observed.update(reward=[], terminated=[], truncated=[])
+        for act in fixture["action"][i]:
+            obs, reward, terminated, truncated, info = env.step(act)
+            for key, value in zip(
+                ("obs", "reward", "terminated", "truncated", "is_success", "distance"),
+                (obs, reward, terminated, truncated, info["is_success"], info["distance"]),
+                strict=True,
+            ):
+                observed[key].append(value)
+        env.close()
+        for key, values in observed.items():
+            np.testing.assert_array_equal(np.array(values), fixture[key][i], err_msg=f"{key}, {i}")
+    assert fixture["is_success"].any() and not fixture["is_success"].all()
 
 
 def test_gymnasium_env_checker_passes_without_warnings(env):
