@@ -44,9 +44,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pybullet
 import pybullet_data
-from pybullet_utils.bullet_client import BulletClient
+
+from envs import reach
+from envs.bullet import connect, pybullet
 
 HOME_POSE = np.array([0.0, 0.4, 0.0, -1.6, 0.0, 1.1, 0.0])
 HOME_NOISE = 0.05
@@ -60,7 +61,6 @@ SUBSTEPS = 4
 POSITION_GAIN = 0.3
 # The flange is 1.26 m from the base with the arm stretched upwards; 1.3 m bounds every pose.
 REACH = 1.3
-REWARD_TYPES = ("dense", "sparse")
 
 
 class ArmReachEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -83,17 +83,12 @@ class ArmReachEnv(gym.Env[np.ndarray, np.ndarray]):
                 f"render_mode={render_mode!r} is not supported; use one of "
                 f"{self.metadata['render_modes']} or None."
             )
-        if reward_type not in REWARD_TYPES:
-            raise ValueError(
-                f"reward_type={reward_type!r} is unknown; use 'dense' (minus the distance) or "
-                "'sparse' (-1 until within 5 cm, then 0)."
-            )
+        reach.check_reward_type(reward_type)
         self.render_mode = render_mode
         self.reward_type = reward_type
         self.width, self.height = width, height
 
-        mode = pybullet.GUI if render_mode == "human" else pybullet.DIRECT
-        self.client = BulletClient(connection_mode=mode)
+        self.client = connect(render_mode)
         self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
         self.client.setTimeStep(TIME_STEP)
         self.client.setGravity(0, 0, -9.81)
@@ -123,12 +118,12 @@ class ArmReachEnv(gym.Env[np.ndarray, np.ndarray]):
 
         n = len(self.joints)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (n,), np.float32)
-        reach = np.full(3, REACH)
+        ee_bound = np.full(3, REACH)
         low = np.concatenate(
-            [self.joint_lower, -max_velocity, -reach, TARGET_LOW, TARGET_LOW - reach]
+            [self.joint_lower, -max_velocity, -ee_bound, TARGET_LOW, TARGET_LOW - ee_bound]
         )
         high = np.concatenate(
-            [self.joint_upper, max_velocity, reach, TARGET_HIGH, TARGET_HIGH + reach]
+            [self.joint_upper, max_velocity, ee_bound, TARGET_HIGH, TARGET_HIGH + ee_bound]
         )
         self.observation_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32))
         self._obs_low, self._obs_high = self.observation_space.low, self.observation_space.high
@@ -176,20 +171,9 @@ class ArmReachEnv(gym.Env[np.ndarray, np.ndarray]):
         return obs, info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        act = np.asarray(action, dtype=np.float64)
-        if act.shape != self.action_space.shape:
-            raise ValueError(
-                f"action has shape {act.shape}; ArmReach expects shape {self.action_space.shape}, "
-                "one value in [-1, 1] per joint."
-            )
-        if not np.isfinite(act).all():
-            raise ValueError(
-                f"action {act} contains NaN or inf; actions must be finite (values outside "
-                "[-1, 1] are clipped, non-finite ones cannot be). Check the policy's output, "
-                "e.g. for a diverged network."
-            )
-        q_target = (self._q + MAX_JOINT_DELTA * act.clip(-1.0, 1.0)).clip(
-            self.joint_lower, self.joint_upper
+        act = reach.checked_action(action, self.action_space.shape)
+        q_target = reach.joint_targets(
+            self._q, act, MAX_JOINT_DELTA, self.joint_lower, self.joint_upper
         )
         self._set_motors(
             self.arm,
@@ -202,10 +186,7 @@ class ArmReachEnv(gym.Env[np.ndarray, np.ndarray]):
         for _ in range(SUBSTEPS):
             self._step_simulation()
         obs, info = self._observe()
-        if self.reward_type == "dense":
-            reward = -info["distance"]
-        else:
-            reward = 0.0 if info["is_success"] else -1.0
+        reward = reach.reward(info["distance"], info["is_success"], self.reward_type)
         if self.render_mode == "human":
             self.render()
         return obs, reward, False, False, info
@@ -213,13 +194,9 @@ class ArmReachEnv(gym.Env[np.ndarray, np.ndarray]):
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         pos, vel, _, _ = zip(*self._get_joint_states(self.arm, self.joints), strict=True)
         ee = self._get_link_state(self.arm, self.ee_link, computeForwardKinematics=1)[4]
-        target = self._target
-        to_target = (target[0] - ee[0], target[1] - ee[1], target[2] - ee[2])
         self._q = np.array(pos)
-        obs = np.array(pos + vel + ee + target + to_target, dtype=np.float32)
-        # Joint limits are soft constraints that the solver overshoots by ~1e-7 rad.
-        obs.clip(self._obs_low, self._obs_high, out=obs)
-        distance = math.dist(ee, target)
+        obs = reach.observation(pos, vel, ee, self._target, self._obs_low, self._obs_high)
+        distance = math.dist(ee, self._target)
         return obs, {"is_success": distance <= SUCCESS_DISTANCE, "distance": distance}
 
     def render(self) -> np.ndarray | None:
