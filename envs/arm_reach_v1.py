@@ -1,0 +1,406 @@
+"""ArmReach-v1: ArmReach-v0's task for any fixed-base arm, standing on a floor, aware of collisions.
+
+``gym.make("ArmReach-v1", robot="kuka_iiwa" | "franka_panda" | "xarm6" | "path/to/arm.urdf",
+ee_link=None, ...)``. The arm (envs/robots.py) stands with its base at the origin on a floor plane
+(``plane.urdf``, z = 0), with self-collision on; each env owns its own ``BulletClient``.
+
+Action: ``Box(-1, 1, (n,))``, one entry per controlled joint (the movable joints from the base to
+the end-effector link, fingers excluded): as in v0, a change of at most ``MAX_JOINT_DELTA`` (0.05
+rad, or m for a prismatic joint) per control step added to the measured joint positions, clipped
+to the joint limits, followed by position motors with the URDF's force limits. Control at 25 Hz,
+4 substeps of 10 ms, as v0.
+
+Observation: ``Box(2n + 9,)`` float32, v0's layout ``[q, dq, ee, target, target - ee]`` with
+finite bounds (joint limits, the URDF's velocity limits, the arm's reach, the target box).
+
+Reward: ``-distance`` (dense) or -1/0 (``reward_type="sparse"``), as v0, minus
+``collision_penalty`` on every step with a collision. ``info`` has ``is_success`` (within
+``success_distance``, 5 cm), ``distance`` and ``collision`` after every ``reset`` and ``step``.
+
+Collision: any contact, at any of the step's substeps, between the arm and the floor or between two
+links of the arm. Not counted: links joined by a joint or welded together by fixed joints (their
+meshes often overlap by construction), and the base (with what is welded to it) on the floor it is
+mounted to. ``terminate_on_collision=True`` ends the episode (``terminated``) at the first one.
+Why the default penalty is 0.5: see ``COLLISION_PENALTY``.
+
+Per-arm defaults (``envs.robots.PRESETS``, each overridable): home pose, target box, end-effector
+link. For a URDF of your own the target box scales with the arm's reach (the summed distances
+between the joints from base to end effector, R): x 0.3R..0.6R, y -0.25R..0.25R, z 0.15R..0.45R,
+and the home pose is PyBullet's inverse kinematics for the box's centre; pass ``home_pose``,
+``target_low`` and ``target_high`` to choose your own (README, "Your own arm").
+"""
+
+import itertools
+import math
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pybullet_data
+
+from envs import reach
+from envs.bullet import connect, pybullet
+from envs.robots import PRESETS, load_arm
+
+HOME_NOISE = 0.05
+SUCCESS_DISTANCE = 0.05
+MAX_JOINT_DELTA = 0.05
+TIME_STEP = 0.01
+SUBSTEPS = 4
+# PyBullet's default gain (0.1) lags a 0.05 rad command by more than a control step at 10 ms.
+POSITION_GAIN = 0.3
+# Chosen by measurement (README, "ArmReach-v1"): PPO's defaults learn as fast with 0.5 as with 0,
+# and the trained policies touch the floor or themselves less; larger penalties slowed learning
+# down, because early random motion near the floor is punished more than the distance rewards.
+COLLISION_PENALTY = 0.5
+# Target box for a URDF without a preset, in units of the arm's reach (module docstring).
+CUSTOM_TARGET_LOW = (0.3, -0.25, 0.15)
+CUSTOM_TARGET_HIGH = (0.6, 0.25, 0.45)
+
+
+class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
+    """Reach a random point with any fixed-base arm on a floor; see the module docstring."""
+
+    metadata = {
+        "render_modes": ["human", "rgb_array"],
+        "render_fps": round(1 / (TIME_STEP * SUBSTEPS)),
+    }
+
+    def __init__(
+        self,
+        robot: str = "kuka_iiwa",
+        ee_link: str | None = None,
+        render_mode: str | None = None,
+        reward_type: str = "dense",
+        collision_penalty: float = COLLISION_PENALTY,
+        terminate_on_collision: bool = False,
+        home_pose: tuple[float, ...] | None = None,
+        target_low: tuple[float, float, float] | None = None,
+        target_high: tuple[float, float, float] | None = None,
+        success_distance: float = SUCCESS_DISTANCE,
+        self_collision: bool = True,
+        width: int = 320,
+        height: int = 240,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is not supported; use one of "
+                f"{self.metadata['render_modes']} or None."
+            )
+        reach.check_reward_type(reward_type)
+        if not (math.isfinite(collision_penalty) and collision_penalty >= 0):
+            raise ValueError(
+                f"collision_penalty={collision_penalty!r} must be a finite number >= 0 (0 turns "
+                "the penalty off; info['collision'] is reported either way)."
+            )
+        if not success_distance > 0:
+            raise ValueError(f"success_distance={success_distance!r} must be > 0 (metres).")
+        if not isinstance(robot, str):
+            raise ValueError(
+                f"robot={robot!r} must be a string: one of {sorted(PRESETS)} or a URDF path."
+            )
+        self.robot = robot
+        self.render_mode = render_mode
+        self.reward_type = reward_type
+        self.collision_penalty = float(collision_penalty)
+        self.terminate_on_collision = bool(terminate_on_collision)
+        self.success_distance = float(success_distance)
+        self.width, self.height = width, height
+        preset = PRESETS.get(robot)
+
+        self.client = connect(render_mode)
+        try:
+            self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
+            self.client.setTimeStep(TIME_STEP)
+            self.client.setGravity(0, 0, -9.81)
+            self.floor = self.client.loadURDF("plane.urdf")
+            if ee_link is None and preset is not None:
+                ee_link = preset.ee_link
+            self.arm = load_arm(self.client, robot, ee_link, self_collision, self.floor)
+            self._setup(robot, preset, home_pose, target_low, target_high)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, robot, preset, home_pose, target_low, target_high) -> None:
+        arm, client = self.arm, self.client
+        self.body, self.ee_link, self.joints = arm.body, arm.ee_link, arm.joints
+        self.joint_lower, self.joint_upper = arm.lower, arm.upper
+        n = len(self.joints)
+        self._hold_joints()
+        self.reach = self._chain_length()
+
+        if target_low is None:
+            target_low = preset.target_low if preset else np.multiply(CUSTOM_TARGET_LOW, self.reach)
+        if target_high is None:
+            target_high = (
+                preset.target_high if preset else np.multiply(CUSTOM_TARGET_HIGH, self.reach)
+            )
+        self.target_low, self.target_high = check_box(target_low, target_high)
+        if home_pose is None and preset is not None and len(preset.home_pose) == n:
+            home_pose = preset.home_pose
+        if home_pose is None:
+            home_pose = self._pose_reaching((self.target_low + self.target_high) / 2, robot)
+        self.home_pose = np.asarray(home_pose, dtype=np.float64)
+        if self.home_pose.shape != (n,) or not np.isfinite(self.home_pose).all():
+            raise ValueError(
+                f"home_pose={list(home_pose)} must hold {n} finite values, one per controlled "
+                f"joint ({[arm.link_names[j] for j in self.joints]} move)."
+            )
+        self.home_pose = self.home_pose.clip(self.joint_lower, self.joint_upper)
+        self._reset_joints(self.home_pose)
+        self._get_contact_points = client.getContactPoints
+        client.performCollisionDetection()
+        contacts = self._contacts()
+        if contacts:
+            raise ValueError(
+                f"robot={robot!r}: at the home pose {np.round(self.home_pose, 3).tolist()} "
+                f"{describe(contacts[0], arm.link_names, self.floor)} touch; pass another "
+                "home_pose=[...] (or self_collision=False if the URDF's meshes overlap)."
+            )
+
+        self._forces = list(arm.forces)
+        self._gains = [POSITION_GAIN] * n
+        marker_shape = client.createVisualShape(
+            pybullet.GEOM_SPHERE, radius=self.success_distance, rgbaColor=[0.1, 0.8, 0.1, 0.6]
+        )
+        # Visual only (no collision shape, no mass): it shows the success ball in renders.
+        self.target_marker = client.createMultiBody(
+            baseMass=0, baseCollisionShapeIndex=-1, baseVisualShapeIndex=marker_shape
+        )
+        # BulletClient looks each function up and wraps it on every attribute access; bind the
+        # per-step calls once.
+        self._set_motors = client.setJointMotorControlArray
+        self._step_simulation = client.stepSimulation
+        self._get_joint_states = client.getJointStates
+        self._get_link_state = client.getLinkState
+
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (n,), np.float32)
+        bound = np.full(3, self.reach)
+        low = np.concatenate(
+            [
+                self.joint_lower,
+                -arm.max_velocity,
+                -bound,
+                self.target_low,
+                self.target_low - bound,
+            ]
+        )
+        high = np.concatenate(
+            [
+                self.joint_upper,
+                arm.max_velocity,
+                bound,
+                self.target_high,
+                self.target_high + bound,
+            ]
+        )
+        self.observation_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32))
+        self._obs_low, self._obs_high = self.observation_space.low, self.observation_space.high
+
+        center = (self.target_low + self.target_high) / 2
+        # Framed on the target box, which the arm leans over: the whole arm, the box and the
+        # floor around the base stay in view for every shipped arm.
+        self._view = client.computeViewMatrixFromYawPitchRoll(
+            cameraTargetPosition=[0.5 * center[0], 0.0, center[2]],
+            distance=2.2 * max(center[0], center[2]),
+            yaw=50,
+            pitch=-25,
+            roll=0,
+            upAxisIndex=2,
+        )
+        self._projection = client.computeProjectionMatrixFOV(
+            fov=60, aspect=self.width / self.height, nearVal=0.05, farVal=5.0 * self.reach
+        )
+        self.target_pos = center
+        self._target = tuple(center)
+        self._q = self.home_pose.copy()
+        self._last_frame_time = 0.0
+
+    def _hold_joints(self) -> None:
+        arm = self.arm
+        for j, q in zip(arm.held_joints, arm.held_positions, strict=True):
+            self.client.resetJointState(arm.body, j, q, 0.0)
+        if arm.held_joints:
+            self.client.setJointMotorControlArray(
+                arm.body,
+                arm.held_joints,
+                pybullet.POSITION_CONTROL,
+                targetPositions=arm.held_positions,
+                forces=arm.held_forces,
+            )
+
+    def _chain_length(self) -> float:
+        """R: the summed distances between the joints from the base to the end effector, which
+        bounds how far the end effector gets from the base in any pose (plus 5 cm of margin)."""
+        chain = [j for j in range(self.ee_link + 1) if j in self._ancestors(self.ee_link)]
+        points = [self.client.getBasePositionAndOrientation(self.body)[0]]
+        points += [self.client.getLinkState(self.body, j)[4] for j in chain]
+        return sum(math.dist(a, b) for a, b in itertools.pairwise(points)) + 0.05
+
+    def _ancestors(self, link: int) -> set[int]:
+        links = set()
+        while link != -1:
+            links.add(link)
+            link = self.client.getJointInfo(self.body, link)[16]
+        return links
+
+    def _pose_reaching(self, point: np.ndarray, robot: str) -> np.ndarray:
+        """Joint positions that put the end effector on `point`, by repeated IK from mid-range."""
+        mid = np.where(
+            (self.joint_lower <= 0) & (self.joint_upper >= 0),
+            0.0,
+            (self.joint_lower + self.joint_upper) / 2,
+        )
+        self._reset_joints(mid)
+        for _ in range(20):  # IK from the pose it reached, until it converges
+            q = self._ik(point, rest=mid)
+            self._reset_joints(q)
+        ee = self.client.getLinkState(self.body, self.ee_link, computeForwardKinematics=1)[4]
+        if math.dist(ee, point) > 0.02:
+            raise ValueError(
+                f"robot={robot!r}: the end effector cannot reach the centre of the default "
+                f"target box {np.round(point, 3).tolist()}; pass target_low=[x, y, z], "
+                "target_high=[x, y, z] (a box it reaches) and home_pose=[...]."
+            )
+        return q
+
+    def _ik(self, point, rest: np.ndarray) -> np.ndarray:
+        """PyBullet's IK for `point`, for the controlled joints, within their limits."""
+        q = self.client.calculateInverseKinematics(
+            self.body, self.ee_link, list(point), maxNumIterations=100, residualThreshold=1e-5
+        )
+        del rest
+        return np.array(q)[self.arm.ik_indices].clip(self.joint_lower, self.joint_upper)
+
+    def ik_action(self) -> np.ndarray:
+        """A scripted baseline: the action that moves the joints towards PyBullet's inverse
+        kinematics for the current target. Used by the tests to show every target is reachable."""
+        q_goal = self._ik(self.target_pos, rest=self.home_pose)
+        return np.clip((q_goal - self._q) / MAX_JOINT_DELTA, -1, 1).astype(np.float32)
+
+    def _reset_joints(self, q: np.ndarray) -> None:
+        for j, qj in zip(self.joints, q, strict=True):
+            self.client.resetJointState(self.body, j, qj, 0.0)
+
+    def _contacts(self) -> list[tuple]:
+        """Contact points of the arm with the floor or itself, where the shapes overlap."""
+        return [c for c in self._get_contact_points(bodyA=self.body) if c[8] < 0]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        noise = self.np_random.uniform(-HOME_NOISE, HOME_NOISE, self.home_pose.shape)
+        q = (self.home_pose + noise).clip(self.joint_lower, self.joint_upper)
+        self.target_pos = self.np_random.uniform(self.target_low, self.target_high)
+        self._target = tuple(self.target_pos)
+        self._reset_joints(q)
+        self._hold_joints()
+        # The motors keep their last targets across resets; aim them at the new start pose.
+        self._set_motors(
+            self.body,
+            self.joints,
+            pybullet.POSITION_CONTROL,
+            targetPositions=q,
+            forces=self._forces,
+            positionGains=self._gains,
+        )
+        self.client.resetBasePositionAndOrientation(
+            self.target_marker, self.target_pos, (0.0, 0.0, 0.0, 1.0)
+        )
+        self.client.performCollisionDetection()
+        obs, info = self._observe(bool(self._contacts()))
+        if self.render_mode == "human":
+            self.render()
+        return obs, info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        act = reach.checked_action(action, self.action_space.shape)
+        q_target = reach.joint_targets(
+            self._q, act, MAX_JOINT_DELTA, self.joint_lower, self.joint_upper
+        )
+        self._set_motors(
+            self.body,
+            self.joints,
+            pybullet.POSITION_CONTROL,
+            targetPositions=q_target,
+            forces=self._forces,
+            positionGains=self._gains,
+        )
+        collision = False
+        for _ in range(SUBSTEPS):
+            self._step_simulation()
+            # A contact in any substep counts: a fast swing can touch and leave within a step.
+            collision = collision or bool(self._contacts())
+        obs, info = self._observe(collision)
+        reward = reach.reward(info["distance"], info["is_success"], self.reward_type)
+        if collision:
+            reward -= self.collision_penalty
+        if self.render_mode == "human":
+            self.render()
+        return obs, reward, collision and self.terminate_on_collision, False, info
+
+    def _observe(self, collision: bool) -> tuple[np.ndarray, dict[str, Any]]:
+        pos, vel, _, _ = zip(*self._get_joint_states(self.body, self.joints), strict=True)
+        ee = self._get_link_state(self.body, self.ee_link, computeForwardKinematics=1)[4]
+        self._q = np.array(pos)
+        obs = reach.observation(pos, vel, ee, self._target, self._obs_low, self._obs_high)
+        distance = math.dist(ee, self._target)
+        info = {
+            "is_success": distance <= self.success_distance,
+            "distance": distance,
+            "collision": collision,
+        }
+        return obs, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode == "rgb_array":
+            _, _, rgba, _, _ = self.client.getCameraImage(
+                self.width,
+                self.height,
+                self._view,
+                self._projection,
+                renderer=pybullet.ER_TINY_RENDERER,
+            )
+            return np.asarray(rgba, dtype=np.uint8).reshape(self.height, self.width, 4)[..., :3]
+        if self.render_mode == "human":
+            # The GUI draws itself; wait so that it plays at the control rate, not at full speed.
+            delay = self._last_frame_time + 1 / self.metadata["render_fps"] - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self._last_frame_time = time.perf_counter()
+        return None
+
+    def close(self) -> None:
+        if getattr(self, "client", None) is not None:
+            self.client.disconnect()
+            self.client = None
+
+
+def check_box(low, high) -> tuple[np.ndarray, np.ndarray]:
+    """The target box as arrays, or a ValueError saying what is wrong with it."""
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    if low.shape != (3,) or high.shape != (3,) or not np.isfinite([low, high]).all():
+        raise ValueError(
+            f"target_low={low.tolist()}, target_high={high.tolist()} must be 3 finite numbers "
+            "each: the box's corners [x, y, z] in metres, in the arm's base frame."
+        )
+    if not (low <= high).all() or low[2] <= 0:
+        raise ValueError(
+            f"target box {low.tolist()}..{high.tolist()} must have target_low <= target_high "
+            "and lie above the floor (z > 0)."
+        )
+    return low, high
+
+
+def describe(contact: tuple, link_names: tuple[str, ...], floor: int) -> str:
+    """Which two things a contact point joins, by name."""
+
+    def name(link: int) -> str:
+        return "the base" if link == -1 else link_names[link]
+
+    if contact[2] == floor:
+        return f"{name(contact[3])} and the floor"
+    return f"{name(contact[3])} and {name(contact[4])}"
