@@ -1,14 +1,10 @@
-"""The tools that read a finished run: plots, running the saved policy, videos, TorchScript export.
+"""The tools that read a finished run: plots, running the saved policy, videos.
 
 Real runs of ppo() (two epochs, few gradient steps: the tools only need the files a run writes),
-real PyBullet rendering, real ffmpeg, and the exported policy loaded in a Python that cannot see
-this repository.
+real PyBullet rendering, real ffmpeg. The export has its own tests: tests/test_export.py.
 """
 
-import json
-import os
 import shutil
-import subprocess
 import sys
 
 import gymnasium as gym
@@ -22,7 +18,7 @@ import core
 import envs  # noqa: F401  (registers ArmReach-v0)
 import ppo
 from tests.helpers import assert_ok, run
-from utils import export, plot, test_policy
+from utils import plot, test_policy
 
 
 def train(run_dir, env_id: str, seed: int, exp_name: str):
@@ -180,88 +176,6 @@ def test_mp4_video_plays_at_the_env_frame_rate(arm_run, tmp_path):
     check_frames(frames, 51)
 
 
-# Runs with `python -I` (no PYTHONPATH, no current dir on sys.path) from a folder outside the repo.
-LOAD_WITHOUT_REPO = """
-import sys
-import numpy as np
-import torch
-for name in ("core", "ppo", "envs", "utils"):
-    try:
-        __import__(name)
-    except ImportError:
-        continue
-    sys.exit(f"{name} is importable: the repository is on sys.path")
-policy = torch.jit.load("policy.pt")
-obs = torch.as_tensor(np.load("obs.npy"))
-np.save("batch.npy", policy(obs).numpy())
-np.save("single.npy", np.stack([policy(o).numpy() for o in obs]))
-"""
-
-
-@pytest.mark.parametrize("which", ["arm", "cartpole"])
-def test_exported_policy_gives_the_same_actions_as_get_action_without_the_repository(
-    which, arm_run, cartpole_run, tmp_path
-):
-    run_dir = arm_run if which == "arm" else cartpole_run
-    out = tmp_path / "policy.pt"
-    if which == "arm":  # the command line once, the function once
-        assert_ok(run([sys.executable, "-m", "utils.export", str(run_dir), "--out", str(out)]))
-    else:
-        export.export_policy(run_dir, out)
-
-    env, get_action = test_policy.load_policy_and_env(run_dir)
-    observations = rollout_observations(env, 40, seed=5)
-    # Far-out observations too, so that the normalizer's clip and the action clip are exercised.
-    far = observations[:10] * 5 + 3
-    observations = np.concatenate([observations, far]).astype(np.float32)
-    np.save(tmp_path / "obs.npy", observations)
-    env_vars = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", LOAD_WITHOUT_REPO],
-        cwd=tmp_path,
-        env=env_vars,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert_ok(result)
-
-    expected = np.array([get_action(obs) for obs in observations])
-    for name in ("batch", "single"):
-        exported = np.load(tmp_path / f"{name}.npy")
-        assert exported.shape == expected.shape
-        if which == "cartpole":
-            assert exported.dtype == np.int64 and (exported == expected).all()
-        else:
-            np.testing.assert_allclose(exported, expected, atol=1e-6)
-    env.close()
-
-
-def test_exported_box_policy_clips_its_actions_into_the_bounds(arm_run):
-    ac, env, _ = test_policy.load_actor_critic(arm_run)
-    with torch.no_grad():
-        ac.pi.mu_net[-2].weight.mul_(100)  # a policy whose mean leaves [-1, 1]
-    policy = torch.jit.script(export.DeterministicPolicy(ac, env.action_space))
-    observations = rollout_observations(env, 20)
-    with torch.no_grad():
-        exported = policy(torch.as_tensor(observations)).numpy()
-    raw = ac.act(ac.obs_rms.normalize(observations), deterministic=True)
-    assert (np.abs(raw) > 1).any()
-    np.testing.assert_allclose(exported, np.clip(raw, -1, 1), atol=1e-6)
-    env.close()
-
-
-def test_export_policy_keeps_the_env_id_and_spaces_beside_the_module(arm_run, tmp_path):
-    out = export.export_policy(arm_run, tmp_path / "sub" / "policy.pt")
-    extra = {"policy.json": ""}
-    torch.jit.load(out, _extra_files=extra)
-    metadata = json.loads(extra["policy.json"])
-    assert metadata["env_id"] == "ArmReach-v0" and metadata["normalize_obs"] is True
-    assert metadata["action_space"] == dict(
-        type="Box", shape=[7], low=[-1.0] * 7, high=[1.0] * 7, dtype="float32"
-    )
-
-
 def test_load_runs_groups_two_seeds_and_another_experiment_into_two_experiments(data_dir):
     runs = plot.load_runs([data_dir])
     assert len(runs) == 3
@@ -342,12 +256,6 @@ ERROR_CASES = {
     ),
     "test_policy unknown video extension": (
         test_policy.main, lambda arm, tmp: [str(arm), "--video", str(tmp / "a.avi")], ".gif or .mp4"
-    ),
-    "export missing run dir": (
-        export.main, lambda arm, tmp: [str(tmp / "nowhere")], "does not exist"
-    ),
-    "export corrupt checkpoint": (
-        export.main, lambda arm, tmp: [str(corrupt_run(arm, tmp))], "not a readable"
     ),
     "plot no progress.txt": (
         plot.main, lambda arm, tmp: [str(tmp)], "no progress.txt found"

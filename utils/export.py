@@ -1,16 +1,22 @@
-"""Export a run's deterministic policy as a TorchScript file that needs only torch to run.
+"""Export a run's deterministic policy for deployment: an ONNX file that runs with onnxruntime.
 
-    python -m utils.export data/ppo/ppo_s0 --out policy.pt
+    python -m utils.export data/ppo/ppo_s0 --out policy.onnx
 
-and then, anywhere, without this repository:
+and then, on the robot's computer, with numpy and onnxruntime only (no torch, no repository):
 
-    policy = torch.jit.load("policy.pt")
-    act = policy(torch.as_tensor(obs, dtype=torch.float32))   # (obs_dim,) or (batch, obs_dim)
+    session = onnxruntime.InferenceSession("policy.onnx")
+    act = session.run(None, {"obs": obs.reshape(1, -1).astype(np.float32)})[0][0]
 
-The module holds the observation normalizer, the actor's network and the action bounds: it maps
-a raw observation to the Gaussian mean clipped into the Box bounds (or to the most likely action,
-an int64, for Discrete), exactly what utils.test_policy's get_action returns. The run's env_id and
-spaces travel with it as an extra file, "policy.json" (torch.jit.load(..., _extra_files=...)).
+One graph maps a batch of raw observations, input "obs" (float32, [batch, obs_dim], any batch
+size), to output "action": the run's observation normalization (in float64, as get_action does
+it), the actor's mean, and the clip into the Box bounds (for Discrete: the most likely action,
+int64). It returns what utils.test_policy's get_action returns, to float32 rounding. The model's
+metadata (session.get_modelmeta().custom_metadata_map) holds, each as a JSON text: env_id,
+env_kwargs, observation_space, action_space, normalize_obs and run_dir, so that the env can be
+rebuilt from the file alone (see examples/deploy_onnx.py).
+
+`--out policy.pt` still writes the TorchScript module of earlier releases, for one more release:
+torch 2.13 deprecates torch.jit.save and torch.jit.load, and ONNX is the deployment format.
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,14 +36,22 @@ from gymnasium.spaces import Box, Discrete
 
 from utils.test_policy import load_actor_critic
 
+FORMATS = {".onnx": "ONNX, for onnxruntime", ".pt": "TorchScript, deprecated"}
+INPUT_NAME, OUTPUT_NAME = "obs", "action"
+# TorchScript only: the metadata travels as an extra file inside the .pt archive.
 METADATA_FILE = "policy.json"
+TORCHSCRIPT_DEPRECATED = (
+    "TorchScript (.pt) is deprecated by torch 2.13 and leaves this exporter in the next release; "
+    "export to .onnx, the deployment format (runs with onnxruntime, without torch)."
+)
 
 
 class DeterministicPolicy(nn.Module):
     """Raw observation -> deterministic action: normalize, run the actor, clip (or argmax).
 
     The normalization repeats RunningMeanStd's arithmetic (in float64, clipped to +-clip), so that
-    the exported actions equal the ones get_action computes, not merely come close.
+    the network sees exactly the input get_action gives it; only the network's float32 sums may
+    round differently.
     """
 
     def __init__(self, ac, action_space: Box | Discrete):
@@ -76,7 +93,7 @@ class DeterministicPolicy(nn.Module):
 
 
 def space_description(space) -> dict:
-    """A JSON description of a Box or Discrete space, for the metadata next to the module."""
+    """A JSON description of a Box or Discrete space, for the policy's metadata."""
     if isinstance(space, Discrete):
         return dict(type="Discrete", n=int(space.n))
     return dict(
@@ -88,56 +105,132 @@ def space_description(space) -> dict:
     )
 
 
-def export_policy(run_dir: str | Path, out: str | Path = "policy.pt") -> Path:
-    """Write the deterministic policy of a run as a TorchScript file; return its path.
+def check_format(out: str | Path) -> str:
+    """The suffix of `out` if it is a format we write, else ValueError saying which are."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in FORMATS:
+        choices = " or ".join(f"{s} ({what})" for s, what in FORMATS.items())
+        raise ValueError(f"cannot export to {out}: the file name must end in {choices}.")
+    return suffix
+
+
+def write_onnx(policy: DeterministicPolicy, obs_dim: int, out: Path, metadata: dict) -> None:
+    """Export `policy` with a dynamic batch dimension and write it, metadata included, to out."""
+    import onnx  # only the ONNX path needs it
+
+    # torch.export specializes a dimension of size 1, so the example batch has two rows.
+    example = torch.zeros(2, obs_dim)
+    with warnings.catch_warnings():
+        # torch's and onnxscript's notes about their own internals, not about this policy;
+        # an export that fails still raises.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        onnx_logger = logging.getLogger("torch.onnx")
+        level = onnx_logger.level
+        onnx_logger.setLevel(logging.ERROR)  # "torchvision is not installed", per operator
+        try:
+            program = torch.onnx.export(
+                policy,
+                (example,),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                dynamo=True,
+                verbose=False,
+            )
+        finally:
+            onnx_logger.setLevel(level)
+    model = program.model_proto
+    onnx.helper.set_model_props(model, {key: json.dumps(value) for key, value in metadata.items()})
+    onnx.checker.check_model(model, full_check=True)
+    # Written beside and renamed: a robot never loads a half-written policy.
+    partial = out.with_name(out.name + ".partial")
+    onnx.save(model, partial)
+    os.replace(partial, out)
+
+
+def write_torchscript(policy: DeterministicPolicy, out: Path, metadata: dict) -> None:
+    warnings.warn(TORCHSCRIPT_DEPRECATED, FutureWarning, stacklevel=3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # said once, above
+        # Scripted, not traced: no example input fixes the batch shape or the branches.
+        module = torch.jit.script(policy)
+        torch.jit.save(module, str(out), _extra_files={METADATA_FILE: json.dumps(metadata)})
+
+
+def export_policy(run_dir: str | Path, out: str | Path = "policy.onnx") -> Path:
+    """Write the deterministic policy of a run for deployment; return its path.
 
     Args:
         run_dir: A run directory (config.json and checkpoint.pt, as ppo.py writes them).
 
-        out: The file to write (its folder is created if needed).
+        out: The file to write, its format chosen by the suffix: .onnx (ONNX: input "obs",
+            float32 [batch, obs_dim]; output "action"; metadata in the model's metadata_props)
+            or .pt (TorchScript, deprecated: a FutureWarning says so). Its folder is created if
+            needed.
 
     Returns:
-        The path written. torch.jit.load(out) gives a module mapping a float32 tensor of raw
-        observations, shape (obs_dim,) or (batch, obs_dim), to deterministic actions.
+        The path written.
 
     Raises:
-        ValueError: as utils.test_policy.load_checkpoint, for a missing or
-            unreadable run.
+        ValueError: for another suffix, and as utils.test_policy.load_actor_critic for a missing
+            or unreadable run.
     """
+    suffix = check_format(out)
     ac, env, config = load_actor_critic(run_dir)
     env.close()
     if not isinstance(env.action_space, Box | Discrete):
         raise ValueError(f"cannot export a policy for the action space {env.action_space}.")
-    # Scripted, not traced: no example input fixes the batch shape or the branches.
     policy = DeterministicPolicy(ac, env.action_space).eval().requires_grad_(False)
-    module = torch.jit.script(policy)
     metadata = dict(
         env_id=config.get("env_id"),
-        run_dir=str(Path(run_dir).resolve()),
+        env_kwargs=config.get("env_kwargs") or {},
         observation_space=space_description(env.observation_space),
         action_space=space_description(env.action_space),
         normalize_obs=ac.obs_rms is not None,
+        run_dir=str(Path(run_dir).resolve()),
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(module, str(out), _extra_files={METADATA_FILE: json.dumps(metadata)})
+    if suffix == ".onnx":
+        write_onnx(policy, env.observation_space.shape[0], out, metadata)
+    else:
+        write_torchscript(policy, out, metadata)
     return out
+
+
+USAGE = {
+    ".onnx": "onnxruntime.InferenceSession({out!r}).run(None, {{'obs': obs}}) -> [action]",
+    ".pt": "torch.jit.load({out!r})(obs) -> action",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m utils.export",
-        description="Export a run's deterministic policy (normalization included) as TorchScript.",
+        description="Export a run's deterministic policy (normalization and action clip "
+        "included) as ONNX, to run with onnxruntime where torch is not installed.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("run_dir", help="A run directory (config.json and checkpoint.pt).")
-    parser.add_argument("--out", default="policy.pt", help="The TorchScript file to write.")
+    parser.add_argument(
+        "--out",
+        default="policy.onnx",
+        help="The file to write: .onnx (ONNX), or .pt (TorchScript, deprecated).",
+    )
     args = parser.parse_args(argv)
     try:
-        out = export_policy(args.run_dir, args.out)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FutureWarning)
+            out = export_policy(args.run_dir, args.out)
     except (ValueError, OSError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
-    print(f"Wrote {out}: torch.jit.load({str(out)!r})(obs) -> deterministic action")
+    for w in caught:
+        if w.category is FutureWarning:  # one line, not the warnings module's two
+            print(f"{parser.prog}: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    print(f"Wrote {out}: {USAGE[out.suffix.lower()].format(out=str(out))}")
 
 
 if __name__ == "__main__":
