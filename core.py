@@ -1,5 +1,9 @@
 """Reusable pieces of PPO: the MLP actor-critic, the GAE-lambda buffer, observation normalization.
 
+Everything here is local to one process: no MPI. Where statistics must be merged over ranks (the
+advantages' mean and std, the normalizer's moments), ppo.py makes the collective calls and hands
+the results to these pieces.
+
 Shapes in this file: `K` is the number of environments a rank steps as a batch, `T` the number of
 steps each of them takes per epoch.
 """
@@ -12,8 +16,6 @@ import torch
 import torch.nn as nn
 from gymnasium.spaces import Box, Discrete, Space
 from torch.distributions import Categorical, Distribution, Normal
-
-from utils.mpi import mpi_statistics_scalar, mpi_sum
 
 
 def mlp(sizes, activation, output_activation=nn.Identity) -> nn.Sequential:
@@ -105,12 +107,15 @@ class MLPCritic(nn.Module):
 
 
 class MLPActorCritic(nn.Module):
-    """A policy `pi` (Gaussian for Box actions, categorical for Discrete ones) and a value `v`.
+    """A policy `pi` (Gaussian for Box actions, categorical for Discrete ones), a value `v`, and
+    the observation normalizer `obs_rms` (None when normalize_obs is False).
 
-    `step(obs)` takes a batch of observations (a tensor or an array) and returns numpy arrays
-    `(act, val, logp)`; `act(obs)` returns only the actions; `act(obs, deterministic=True)` the
-    Gaussian mean (or the most likely category), which is what an evaluation or an exported
-    policy runs.
+    `pi` and `v` take normalized observations, as the buffer stores them. `step(obs)` and
+    `act(obs)` take RAW observations, as the env returns them (one, or a batch), and normalize
+    them first: `step` returns numpy arrays `(act, val, logp)`, `act` only the actions, and
+    `act(obs, deterministic=True)` the Gaussian mean (or the most likely category), which is what
+    an evaluation or an exported policy runs. The Gaussian's actions are not clipped here: the
+    env's bounds are the caller's (utils.test_policy.policy_function clips them).
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class MLPActorCritic(nn.Module):
         action_space: Space,
         hidden_sizes=(64, 64),
         activation=nn.Tanh,
+        normalize_obs: bool = False,
     ):
         super().__init__()
         obs_dim = observation_space.shape[0]
@@ -132,10 +138,17 @@ class MLPActorCritic(nn.Module):
                 "wrap the environment so that its actions are one of these."
             )
         self.v = MLPCritic(obs_dim, hidden_sizes, activation)
+        self.obs_rms = RunningMeanStd(observation_space.shape) if normalize_obs else None
+
+    def normalize(self, obs) -> np.ndarray:
+        """Raw observations -> what `pi` and `v` take (float32; unchanged without a normalizer)."""
+        if self.obs_rms is None:
+            return np.asarray(obs, dtype=np.float32)
+        return self.obs_rms.normalize(obs)
 
     @torch.no_grad()
     def step(self, obs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        obs = torch.as_tensor(obs, dtype=torch.float32)
+        obs = torch.as_tensor(self.normalize(obs))
         pi = self.pi._distribution(obs)
         act = pi.sample()
         logp_a = self.pi._log_prob_from_distribution(pi, act)
@@ -145,24 +158,8 @@ class MLPActorCritic(nn.Module):
     @torch.no_grad()
     def act(self, obs, deterministic: bool = False) -> np.ndarray:
         if deterministic:
-            obs = torch.as_tensor(obs, dtype=torch.float32)
-            return self.pi.deterministic_action(obs).numpy()
+            return self.pi.deterministic_action(torch.as_tensor(self.normalize(obs))).numpy()
         return self.step(obs)[0]
-
-
-def actor_critic_from_checkpoint(
-    checkpoint: dict, observation_space: Space, action_space: Space
-) -> MLPActorCritic:
-    """Rebuild the MLPActorCritic, observation normalizer included, that ppo() saved."""
-    ac = MLPActorCritic(
-        observation_space,
-        action_space,
-        hidden_sizes=checkpoint["ac_kwargs"]["hidden_sizes"],
-        activation=getattr(nn, checkpoint["ac_kwargs"]["activation"]),
-    )
-    ac.obs_rms = RunningMeanStd(observation_space.shape) if checkpoint["normalize_obs"] else None
-    ac.load_state_dict(checkpoint["ac"])
-    return ac
 
 
 class PPOBuffer:
@@ -218,34 +215,30 @@ class PPOBuffer:
 
         self.path_start_idx[env_index] = self.ptr
 
-    def get(self) -> dict[str, torch.Tensor]:
-        """All data of the epoch, flattened, with advantages normalized over all MPI ranks."""
+    def get(self) -> dict[str, np.ndarray]:
+        """All data of the epoch, flattened to (T * K, ...); the advantages as computed, not yet
+        normalized (ppo.py normalizes them with statistics over all ranks)."""
         assert self.ptr == self.max_size, "PPOBuffer.get() before the buffer is full"
         assert (self.path_start_idx == self.ptr).all(), "finish_path() every env before get()"
         self.ptr = 0
         self.path_start_idx[:] = 0
-        with np.errstate(over="ignore", invalid="ignore"):
-            adv_mean, adv_std = mpi_statistics_scalar(self.adv_buf)
-            adv = (self.adv_buf - adv_mean) / (adv_std + 1e-8)
         data = dict(
             obs=self.obs_buf,
             act=self.act_buf,
             ret=self.ret_buf,
-            adv=adv,
+            adv=self.adv_buf,
             logp=self.logp_buf,
         )
-        return {
-            k: torch.as_tensor(v.reshape(-1, *v.shape[2:]), dtype=torch.float32)
-            for k, v in data.items()
-        }
+        return {k: v.reshape(-1, *v.shape[2:]) for k, v in data.items()}
 
 
 class RunningMeanStd(nn.Module):
-    """Running mean and variance of observations, merged over MPI ranks once per epoch.
+    """Running mean and variance of observations, kept as buffers so that they travel in the
+    actor-critic's checkpoint and in the exported policy.
 
-    Between merges each rank accumulates its own batch moments; `sync()` adds the sum over all
-    ranks to the shared statistics, so every rank normalizes with identical numbers. Kept as
-    buffers so that it travels in the actor-critic's checkpoint and in the exported policy.
+    Each rank `record`s the observations it sees; once per epoch ppo.py takes them
+    (`take_recorded`), sums their moments over all ranks and folds the totals in with `update`,
+    so that every rank normalizes with identical numbers.
     """
 
     def __init__(self, shape: tuple[int, ...], clip: float = 10.0, epsilon: float = 1e-8):
@@ -254,23 +247,22 @@ class RunningMeanStd(nn.Module):
         self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
         self.register_buffer("count", torch.tensor(0.0, dtype=torch.float64))
         self.clip, self.epsilon = clip, epsilon
-        self._pending: list[np.ndarray] = []
+        self._recorded: list[np.ndarray] = []
 
     def record(self, obs: np.ndarray) -> None:
-        self._pending.append(np.asarray(obs, dtype=np.float64).reshape(-1, *self.mean.shape))
+        self._recorded.append(np.asarray(obs, dtype=np.float64).reshape(-1, *self.mean.shape))
 
-    def sync(self) -> None:
-        """Fold the observations recorded on every rank since the last sync into the statistics."""
+    def take_recorded(self) -> np.ndarray:
+        """The observations recorded since the last call, as one (n, *shape) float64 array."""
         shape = self.mean.shape
-        batch = np.concatenate(self._pending) if self._pending else np.zeros((0, *shape))
-        self._pending = []
-        n = mpi_sum(np.array(len(batch), dtype=np.float64))
-        if n == 0:
-            return
-        batch_mean = mpi_sum(batch.sum(axis=0)) / n
-        batch_var = mpi_sum(((batch - batch_mean) ** 2).sum(axis=0)) / n
-        # Chan et al.'s parallel update of mean and variance.
-        count = self.count.item()
+        batch = np.concatenate(self._recorded) if self._recorded else np.zeros((0, *shape))
+        self._recorded = []
+        return batch
+
+    def update(self, batch_mean: np.ndarray, batch_var: np.ndarray, batch_count: float) -> None:
+        """Fold the moments of `batch_count` new observations into the statistics (Chan et al.'s
+        parallel update of mean and variance)."""
+        count, n = self.count.item(), batch_count
         total = count + n
         delta = batch_mean - self.mean.numpy()
         new_mean = self.mean.numpy() + delta * n / total

@@ -1,7 +1,9 @@
 """Proximal Policy Optimization (Schulman et al., 2017), Spinning Up style, on Gymnasium and MPI.
 
-Read it top to bottom: the two losses, the two update steps, then ppo(): build the envs and the
-networks, collect an epoch of experience on every MPI rank, update, log, checkpoint. Run it:
+Read it top to bottom: the two losses and the two update steps; the batch of environments a rank
+steps; then one function per phase of an epoch (collect, update, evaluate, log, save) and ppo(),
+the loop that calls them. Every collective MPI call is made in this file: a function that makes
+one says so, and every rank must reach it. Run it:
 
     python ppo.py --env ArmReach-v0 --cpu 2          # launches 2 MPI ranks itself
     mpirun -np 4 python ppo.py --env ArmReach-v0     # or under your own mpirun
@@ -11,10 +13,17 @@ or from a notebook started in this folder: `import ppo; ac = ppo.ppo(lambda: gym
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import sys
+
+if __name__ == "__main__":
+    # `python ppo.py ...` starts here: check the flags and, for --cpu N, launch N MPI ranks of
+    # this script, before importing torch, which only the ranks need (bench/startup.py).
+    from utils.cli import launch
+
+    launch(sys.argv[1:])
+
 import time
+from contextlib import ExitStack
 
 import gymnasium as gym
 import numpy as np
@@ -23,35 +32,31 @@ from gymnasium.spaces import Box, Discrete
 from torch.optim import Adam
 
 import core
-import envs  # noqa: F401  (registers ArmReach-v0 with Gymnasium)
-from utils.cli import add_arguments_from_signature
-from utils.logx import (
-    EpochLogger,
-    check_writable,
+from utils.checkpoint import (
+    Progress,
+    check_resume,
     load_checkpoint,
-    load_config,
+    restore_checkpoint,
     restore_rng_state,
     rng_state,
-    setup_logger_kwargs,
+    save_checkpoint,
 )
+from utils.cli import check_arguments, check_or_exit, fail, parse_args
+from utils.logx import EpochLogger, load_config, setup_logger_kwargs
 from utils.mpi import (
-    allgather,
     flat_grad_buffer,
     gather,
-    launched_by_mpirun,
     mpi_avg,
     mpi_avg_grads,
-    mpi_fork,
+    mpi_statistics_scalar,
     mpi_sum,
     num_procs,
     proc_id,
     scatter,
-    setup_pytorch_for_mpi,
     sync_params,
 )
 from utils.test_policy import policy_function, run_policy
 
-LOSSES = ("clip", "penalty")
 EVAL_SEED = 1_000_000  # evaluation episodes reset with EVAL_SEED + i: seeds training never uses
 
 
@@ -99,7 +104,7 @@ def check_finite_grads(name: str, module: torch.nn.Module) -> None:
 
 
 def update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, loss="clip", beta=1.0):
-    """Gradient steps on the policy; returns (steps taken, the last step's pi_info).
+    """Gradient steps on the policy; returns the number of steps taken. Collective.
 
     With the clipped loss, stop as soon as the KL averaged over ranks exceeds 1.5 * target_kl:
     the clip alone does not bound how far many steps on the same batch can move the policy, and
@@ -111,16 +116,17 @@ def update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, los
         loss_pi, pi_info = compute_loss_pi(ac, data, clip_ratio, loss, beta)
         kl = mpi_avg(pi_info["kl"])
         if loss == "clip" and kl > 1.5 * target_kl:
-            return i, pi_info
+            return i
         check_finite("LossPi", loss_pi.detach())
         loss_pi.backward()
         mpi_avg_grads(ac.pi)
         check_finite_grads("LossPi", ac.pi)
         pi_optimizer.step()
-    return train_pi_iters, pi_info
+    return train_pi_iters
 
 
-def update_v(ac, vf_optimizer, data, train_v_iters):
+def update_v(ac, vf_optimizer, data, train_v_iters) -> None:
+    """Gradient steps on the value function. Collective (the gradient Allreduce)."""
     for _ in range(train_v_iters):
         vf_optimizer.zero_grad(set_to_none=False)
         loss_v = compute_loss_v(ac, data)
@@ -140,74 +146,236 @@ def adapt_kl_penalty(beta: float, kl: float, target_kl: float) -> float:
     return beta
 
 
-def check_arguments(ranks: int | None = None, **kwargs) -> None:
-    """Reject arguments that cannot work, with the value, the rule and what to do."""
-    ranks = num_procs() if ranks is None else ranks
-    for name in (
-        "steps_per_epoch",
-        "epochs",
-        "train_pi_iters",
-        "train_v_iters",
-        "max_ep_len",
-        "save_freq",
-    ):
-        if kwargs[name] <= 0:
-            raise ValueError(f"{name}={kwargs[name]} must be a positive integer.")
-    if kwargs["eval_freq"] < 0 or kwargs["eval_episodes"] <= 0:
-        raise ValueError(
-            f"eval_freq={kwargs['eval_freq']} must be >= 0 (0: no evaluation) and "
-            f"eval_episodes={kwargs['eval_episodes']} positive."
-        )
-    for name in ("pi_lr", "vf_lr", "clip_ratio", "target_kl"):
-        if not kwargs[name] > 0:
-            raise ValueError(f"{name}={kwargs[name]} must be greater than 0.")
-    for name in ("gamma", "lam"):
-        if not 0 < kwargs[name] <= 1:
-            raise ValueError(f"{name}={kwargs[name]} must be in (0, 1].")
-    if kwargs["loss"] not in LOSSES:
-        raise ValueError(f"loss={kwargs['loss']!r} is not one of {LOSSES}.")
-    if kwargs["envs_per_proc"] <= 0:
-        raise ValueError(f"envs_per_proc={kwargs['envs_per_proc']} must be a positive integer.")
-    n_envs = ranks * kwargs["envs_per_proc"]
-    if kwargs["steps_per_epoch"] % n_envs != 0:
-        raise ValueError(
-            f"steps_per_epoch={kwargs['steps_per_epoch']} must be a multiple of MPI ranks "
-            f"({ranks}) x envs_per_proc ({kwargs['envs_per_proc']}) = {n_envs}, so that "
-            "every environment collects the same number of steps; change one of them."
-        )
+def setup_pytorch_for_mpi() -> None:
+    """One torch thread per rank, so that ranks never fight over the cores.
+
+    Not the fair share of cores (Spinning Up): for networks this small, a second thread's
+    synchronization costs more than it saves, and on a busy machine the thread pool's waiting
+    slows an update 10x or more (bench/rollout_speed.py --threads 2 shows it).
+    """
+    torch.set_num_threads(1)
 
 
-def saved_ac_kwargs(ac_kwargs: dict) -> dict:
-    """What a checkpoint records to rebuild MLPActorCritic (core.actor_critic_from_checkpoint)."""
+class EnvBatch:
+    """The K environments one rank steps together, and the episodes running in them."""
+
+    def __init__(self, env_fn, k: int):
+        self.envs: list[gym.Env] = []
+        for _ in range(k):  # appended one by one: close() must reach those made before a failure
+            self.envs.append(env_fn())
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+        self.spec = self.envs[0].spec
+        self.obs = np.zeros((k, *self.observation_space.shape), dtype=np.float32)
+        self.ep_ret = np.zeros(k)
+        self.ep_len = np.zeros(k, dtype=np.int64)
+        self.reports_success: bool | None = None  # known after a step: is is_success in info?
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start an episode in every env; env k resets with seed + k (no seed: its own RNG)."""
+        for k, env in enumerate(self.envs):
+            self.obs[k] = env.reset(seed=None if seed is None else seed + k)[0]
+        self.ep_ret[:], self.ep_len[:] = 0, 0
+
+    def step(self, act: np.ndarray):
+        """Step env k with act[k], for every k; returns (obs, rew, terminated, truncated, success)
+        as arrays over the envs. `obs` is the observation after the step, also kept in self.obs."""
+        k_envs = len(self.envs)
+        rew = np.zeros(k_envs, dtype=np.float32)
+        terminated = np.zeros(k_envs, dtype=bool)
+        truncated = np.zeros(k_envs, dtype=bool)
+        success = np.zeros(k_envs)
+        next_obs = np.empty_like(self.obs)
+        for k, env in enumerate(self.envs):
+            next_obs[k], rew[k], terminated[k], truncated[k], info = env.step(act[k])
+            if self.reports_success is None:
+                self.reports_success = "is_success" in info
+            success[k] = float(info.get("is_success", 0.0))
+        self.obs = next_obs
+        self.ep_ret += rew
+        self.ep_len += 1
+        return next_obs, rew, terminated, truncated, success
+
+    def end_episode(self, k: int) -> tuple[float, int]:
+        """(return, length) of env k's episode; env k starts its next one."""
+        ep_ret, ep_len = self.ep_ret[k], self.ep_len[k]
+        self.obs[k] = self.envs[k].reset()[0]
+        self.ep_ret[k], self.ep_len[k] = 0, 0
+        return ep_ret, ep_len
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+    def __enter__(self) -> EnvBatch:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def check_spaces(obs_space: gym.Space, act_space: gym.Space) -> None:
+    if not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
+        raise ValueError(
+            f"ppo() needs a flat Box observation space, got {obs_space}; "
+            "flatten the observations (gymnasium.wrappers.FlattenObservation)."
+        )
+    if not isinstance(act_space, Box | Discrete):
+        raise ValueError(f"ppo() needs a Box or Discrete action space, got {act_space}.")
+
+
+def collect_epoch(ac, envs: EnvBatch, buf, logger, steps: int, max_ep_len: int, epoch: int):
+    """Run the policy for `steps` steps in each of the rank's envs; fill the buffer, log the
+    finished episodes. Episodes cut by the end of the epoch go on in the next one."""
+    act_space = envs.action_space
+    for t in range(steps):
+        obs = envs.obs
+        if ac.obs_rms is not None:
+            ac.obs_rms.record(obs)
+        act, val, logp = ac.step(obs)
+        # The Gaussian's sample is stored as drawn (its logp is what the ratio needs); the env
+        # gets it clipped into its bounds, as in Stable-Baselines3.
+        env_act = np.clip(act, act_space.low, act_space.high) if isinstance(act_space, Box) else act
+        next_obs, rew, terminated, truncated, success = envs.step(env_act)
+        check_finite(f"an observation of the environment (epoch {epoch})", next_obs)
+        check_finite(f"a reward of the environment (epoch {epoch})", rew)
+        buf.store(ac.normalize(obs), act, rew, val, logp)
+        logger.store(VVals=val)
+
+        timeout = truncated | (envs.ep_len == max_ep_len)
+        path_over = terminated | timeout | (t == steps - 1)
+        # A true terminal state is worth 0 after it. A cut-off (time limit or end of the epoch)
+        # is not a terminal state: the return would go on, so bootstrap from V(s_T).
+        last_val = np.zeros(len(rew), dtype=np.float32)
+        cut = path_over & ~terminated
+        if cut.any():
+            with torch.no_grad():
+                last_val[cut] = ac.v(torch.as_tensor(ac.normalize(next_obs[cut]))).numpy()
+        for k in np.flatnonzero(path_over):
+            buf.finish_path(k, last_val[k])
+            if terminated[k] or timeout[k]:
+                ep_ret, ep_len = envs.end_episode(k)
+                logger.store(EpRet=ep_ret, EpLen=ep_len)
+                if envs.reports_success:
+                    logger.store(SuccessRate=success[k])
+
+
+def sync_normalizer(obs_rms: core.RunningMeanStd) -> None:
+    """Fold the observations every rank recorded this epoch into the normalizer, so that all
+    ranks normalize with identical statistics. Collective."""
+    batch = obs_rms.take_recorded()
+    n = mpi_sum(np.array(len(batch), dtype=np.float64))
+    if n == 0:
+        return
+    batch_mean = mpi_sum(batch.sum(axis=0)) / n
+    batch_var = mpi_sum(((batch - batch_mean) ** 2).sum(axis=0)) / n
+    obs_rms.update(batch_mean, batch_var, n)
+
+
+def normalize_advantages(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """The epoch's data as tensors, the advantages normalized by their mean and std over ALL
+    ranks (the batch is the union of the ranks' data). Collective."""
+    # An overflow shows as inf here, which update() reports as a clear error.
+    with np.errstate(over="ignore", invalid="ignore"):
+        adv_mean, adv_std = mpi_statistics_scalar(data["adv"])
+        data = dict(data, adv=(data["adv"] - adv_mean) / (adv_std + 1e-8))
+    return {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items()}
+
+
+def update(
+    ac,
+    pi_optimizer,
+    vf_optimizer,
+    data,
+    beta,
+    *,
+    clip_ratio,
+    train_pi_iters,
+    train_v_iters,
+    target_kl,
+    loss,
+) -> dict:
+    """One PPO update on the epoch's data; returns what is logged of it. Collective."""
+    check_finite("the rewards-to-go", data["ret"])
+    check_finite("the advantages", data["adv"])
+    with torch.no_grad():
+        pi_l_old, pi_info_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)
+        v_l_old = compute_loss_v(ac, data).item()
+    stop_iter = update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, loss, beta)
+    update_v(ac, vf_optimizer, data, train_v_iters)
+    with torch.no_grad():
+        loss_pi, pi_info = compute_loss_pi(ac, data, clip_ratio, loss, beta)
+        loss_v = compute_loss_v(ac, data).item()
     return dict(
-        hidden_sizes=list(ac_kwargs.get("hidden_sizes", (64, 64))),
-        activation=ac_kwargs.get("activation", torch.nn.Tanh).__name__,
+        LossPi=pi_l_old.item(),
+        LossV=v_l_old,
+        KL=pi_info["kl"],
+        Entropy=pi_info_old["ent"],
+        ClipFrac=pi_info["cf"],
+        DeltaLossPi=loss_pi.item() - pi_l_old.item(),
+        DeltaLossV=loss_v - v_l_old,
+        StopIter=stop_iter,
     )
 
 
-# Arguments that shape what a checkpoint holds: a resumed run must use the saved values.
-RESUME_MUST_MATCH = ("steps_per_epoch", "envs_per_proc", "normalize_obs", "loss")
+def evaluate(eval_env: gym.Env, get_action, episodes: int, due: bool, reports_success) -> dict:
+    """The deterministic policy on `episodes` fixed seeds that training never uses, split over
+    the ranks, the same seeds each time; NaN in the epochs it is not `due`. Collective."""
+    if not due:
+        return dict(EvalEpRet=np.nan, EvalSuccessRate=np.nan, EvalTime=0.0)
+    bounds = np.linspace(0, episodes, num_procs() + 1).astype(int)
+    first, last = int(bounds[proc_id()]), int(bounds[proc_id() + 1])
+    start, returns, successes = time.time(), [], 0.0
+    if last > first:
+        result = run_policy(eval_env, get_action, last - first, seed=EVAL_SEED + first)
+        returns = result["returns"]
+        successes = (result["success_rate"] or 0.0) * len(returns)
+    success_rate = mpi_sum(successes) / episodes if reports_success else np.nan
+    return dict(EvalEpRet=returns, EvalSuccessRate=success_rate, EvalTime=time.time() - start)
 
 
-def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int | None = None):
-    ranks = num_procs() if ranks is None else ranks
-    saved_ranks = len(checkpoint["rng"])
-    if saved_ranks != ranks:
-        raise ValueError(
-            f"the run in {config['resume']} was trained with {saved_ranks} MPI ranks and this job "
-            f"has {ranks}; resume it with {saved_ranks} (--cpu {saved_ranks})."
-        )
-    hidden_sizes = saved_ac_kwargs(config["ac_kwargs"])["hidden_sizes"]
-    for name, now, then in [
-        *((n, config[n], saved_config.get(n)) for n in RESUME_MUST_MATCH),
-        ("hidden_sizes", hidden_sizes, checkpoint["ac_kwargs"]["hidden_sizes"]),
-    ]:
-        if now != then:
-            raise ValueError(
-                f"{name}={now!r} differs from {then!r} of the run in {config['resume']}; "
-                "resume with the run's own arguments (its config.json), as "
-                "`python ppo.py --resume RUN_DIR` does."
-            )
+def log_epoch(logger, progress: Progress, reports_success, evaluated, loss, steps_per_sec) -> None:
+    """One row of progress.txt: Spinning Up's columns, then ours (KLBeta with the penalty loss,
+    Eval... with evaluation). Collective (statistics over ranks)."""
+    logger.log_tabular("Epoch", progress.epoch)
+    logger.log_tabular("EpRet", with_min_and_max=True)
+    logger.log_tabular("EpLen", average_only=True)
+    if reports_success:
+        logger.log_tabular("SuccessRate", average_only=True)
+    logger.log_tabular("VVals", with_min_and_max=True)
+    logger.log_tabular("TotalEnvInteracts", progress.total_env_interacts)
+    for key in ["LossPi", "LossV", "DeltaLossPi", "DeltaLossV", "Entropy", "KL", "ClipFrac"]:
+        logger.log_tabular(key, average_only=True)
+    logger.log_tabular("StopIter", average_only=True)
+    if loss == "penalty":
+        logger.log_tabular("KLBeta", progress.kl_beta)
+    if evaluated:
+        logger.log_tabular("EvalEpRet", average_only=True)
+        if reports_success:
+            logger.log_tabular("EvalSuccessRate", average_only=True)
+        logger.log_tabular("EvalTime", average_only=True)
+    logger.log_tabular("StepsPerSec", steps_per_sec)
+    logger.log_tabular("Time", progress.elapsed_time)
+    logger.dump_tabular()
+
+
+def save(run_dir, progress: Progress, ac, ac_kwargs, pi_optimizer, vf_optimizer, envs) -> None:
+    """Checkpoint the run (utils/checkpoint.py says what it holds). Collective: every rank's
+    random generators are gathered to rank 0, which writes the file."""
+    rng = gather(rng_state(envs.envs))
+    if proc_id() == 0:
+        save_checkpoint(run_dir, progress, ac, ac_kwargs, pi_optimizer, vf_optimizer, rng)
+
+
+def restore(checkpoint, ac, pi_optimizer, vf_optimizer, envs: EnvBatch) -> Progress:
+    """Continue from a checkpoint: weights, optimizers, and each rank its own random generators,
+    scattered from rank 0's copy. Collective. Returns where training stopped."""
+    progress = restore_checkpoint(checkpoint, ac, pi_optimizer, vf_optimizer)
+    restore_rng_state(scatter(checkpoint["rng"] if proc_id() == 0 else None), envs.envs)
+    # The physics of episodes in flight was not saved: they start anew, from the restored
+    # generators.
+    envs.reset()
+    return progress
 
 
 def ppo(
@@ -282,6 +450,11 @@ def ppo(
 
             The ``v`` module's forward call should accept a batch of observations and return
             a tensor of shape (batch,) with the value estimates.
+
+            The constructor is called as ``actor_critic(obs_space, act_space,
+            normalize_obs=normalize_obs, **ac_kwargs)``; ``pi`` and ``v`` take normalized
+            observations, ``step`` and ``act`` raw ones, and the object has ``obs_rms`` (the
+            normalizer, or None) and ``normalize(obs)``, as core.MLPActorCritic does.
 
         ac_kwargs (dict): Any kwargs appropriate for the ActorCritic object you provided to
             PPO, e.g. ``dict(hidden_sizes=(64, 64))``.
@@ -369,353 +542,124 @@ def ppo(
             RUN_DIR/tb (needs the tensorboard package).
 
     Returns:
-        The trained actor-critic (a torch.nn.Module). With normalize_obs, it expects
-        normalized observations: its `obs_rms` attribute holds the normalizer.
+        The trained actor-critic (a torch.nn.Module). It acts on RAW observations, as the env
+        returns them: ``ac.act(obs, deterministic=True)`` applies its own normalizer
+        (``ac.obs_rms``) first, for one observation or a batch.
     """
-    check_arguments(**locals())
+    check_arguments(num_procs(), **locals())
     setup_pytorch_for_mpi()
     config = dict(locals())
-
     checkpoint = None
     if resume is not None:
         checkpoint = load_checkpoint(resume)
-        check_resume(config, load_config(resume), checkpoint)
+        check_resume(config, load_config(resume), checkpoint, num_procs())
         logger_kwargs = dict(logger_kwargs, output_dir=resume)
-    logger = EpochLogger(
-        **logger_kwargs,
-        resume_rows=None if checkpoint is None else checkpoint["epoch"] + 1,
-        quiet=quiet,
-        tensorboard=tensorboard,
-    )
-
     # Every rank draws its own random numbers, so that the ranks explore differently.
     seed += 10000 * proc_id()
     torch.manual_seed(seed)
     np.random.seed(seed)
 
-    env_list = [env_fn() for _ in range(envs_per_proc)]
-    env = env_list[0]
-    obs_space, act_space = env.observation_space, env.action_space
-    if not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
-        raise ValueError(
-            f"ppo() needs a flat Box observation space, got {obs_space}; "
-            "flatten the observations (gymnasium.wrappers.FlattenObservation)."
-        )
-    if not isinstance(act_space, Box | Discrete):
-        raise ValueError(f"ppo() needs a Box or Discrete action space, got {act_space}.")
-    if checkpoint is None:
-        config["env_id"] = env.spec.id if env.spec is not None else None
-        config["mpi_ranks"] = num_procs()
-        logger.save_config(config)
-
-    ac = actor_critic(obs_space, act_space, **ac_kwargs)
-    if ortho_init:
-        core.orthogonal_init(ac)
-    ac.obs_rms = core.RunningMeanStd(obs_space.shape) if normalize_obs else None
-    sync_params(ac)  # identical starting parameters on every rank
-    var_counts = tuple(core.count_vars(module) for module in [ac.pi, ac.v])
-    logger.log(f"\nNumber of parameters: \t pi: {var_counts[0]}, \t v: {var_counts[1]}\n")
-
-    local_steps_per_env = steps_per_epoch // (num_procs() * envs_per_proc)
-    buf = core.PPOBuffer(
-        obs_space.shape[0], act_space.shape, local_steps_per_env, envs_per_proc, gamma, lam
-    )
-
-    pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr)
-    vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
-
-    def normalize(obs: np.ndarray) -> np.ndarray:
-        return ac.obs_rms.normalize(obs) if ac.obs_rms is not None else obs.astype(np.float32)
-
-    def save_checkpoint(epoch: int) -> None:
-        # Everything a resumed run needs to go on as this one would: the networks, the
-        # optimizers' moments, the normalizer (inside ac) and every rank's random generators.
-        rng_states = gather(rng_state(env_list))
-        logger.save_state(
-            dict(
-                epoch=epoch,
-                ac=ac.state_dict(),
-                ac_kwargs=saved_ac_kwargs(ac_kwargs),
-                normalize_obs=normalize_obs,
-                pi_optimizer=pi_optimizer.state_dict(),
-                vf_optimizer=vf_optimizer.state_dict(),
-                kl_beta=kl_beta,
-                total_env_interacts=total_env_interacts,
-                elapsed_time=time.time() - start_time,
-                rng=rng_states,
+    with ExitStack() as on_exit:  # the logger and the envs are closed on every way out
+        logger = on_exit.enter_context(
+            EpochLogger(
+                **logger_kwargs,
+                resume_rows=None if checkpoint is None else checkpoint["epoch"] + 1,
+                quiet=quiet,
+                tensorboard=tensorboard,
             )
         )
-
-    eval_env = env_fn() if eval_freq > 0 else None
-    get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
-
-    def evaluate() -> None:
-        # Each rank runs its share of the episodes; the seeds are fixed, so evaluations at
-        # different epochs see the same start states and targets.
-        bounds = np.linspace(0, eval_episodes, num_procs() + 1).astype(int)
-        first, last = int(bounds[proc_id()]), int(bounds[proc_id() + 1])
-        eval_start, returns, successes = time.time(), [], 0.0
-        if last > first:
-            result = run_policy(eval_env, get_action, last - first, seed=EVAL_SEED + first)
-            returns = result["returns"]
-            successes = (result["success_rate"] or 0.0) * len(returns)
-        logger.store(EvalEpRet=returns)
-        logger.log_tabular("EvalEpRet", average_only=True)
-        if reports_success:
-            logger.log_tabular("EvalSuccessRate", mpi_sum(successes) / eval_episodes)
-        logger.log_tabular("EvalTime", time.time() - eval_start)
-
-    def update(data, beta):
-        pi_l_old, pi_info_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)
-        pi_l_old = pi_l_old.item()
-        v_l_old = compute_loss_v(ac, data).item()
-
-        stop_iter, pi_info = update_pi(
-            ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, loss, beta
+        envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc))
+        eval_env = on_exit.enter_context(env_fn()) if eval_freq > 0 else None
+        obs_space, act_space = envs.observation_space, envs.action_space
+        check_spaces(obs_space, act_space)
+        config.update(
+            env_id=envs.spec.id if envs.spec is not None else None,
+            env_kwargs=envs.spec.kwargs if envs.spec is not None else {},
+            mpi_ranks=num_procs(),
+            logger_kwargs=dict(logger_kwargs, output_dir=str(logger.output_dir)),
         )
-        if stop_iter < train_pi_iters:
-            logger.log(f"Early stopping at step {stop_iter} due to reaching max kl.")
-        update_v(ac, vf_optimizer, data, train_v_iters)
+        logger.save_config(config)  # on resume too: it records the epochs trained to
+        logger.announce(f"Run directory: {logger.output_dir}")
 
-        with torch.no_grad():
-            loss_pi, pi_info = compute_loss_pi(ac, data, clip_ratio, loss, beta)
-            loss_v = compute_loss_v(ac, data)
-        logger.store(
-            LossPi=pi_l_old,
-            LossV=v_l_old,
-            KL=pi_info["kl"],
-            Entropy=pi_info_old["ent"],
-            ClipFrac=pi_info["cf"],
-            DeltaLossPi=loss_pi.item() - pi_l_old,
-            DeltaLossV=loss_v.item() - v_l_old,
-            StopIter=stop_iter,
+        ac = actor_critic(obs_space, act_space, normalize_obs=normalize_obs, **ac_kwargs)
+        if ortho_init:
+            core.orthogonal_init(ac)
+        sync_params(ac)  # identical starting parameters on every rank
+        var_counts = tuple(core.count_vars(module) for module in [ac.pi, ac.v])
+        logger.log(f"\nNumber of parameters: \t pi: {var_counts[0]}, \t v: {var_counts[1]}\n")
+        local_steps_per_env = steps_per_epoch // (num_procs() * envs_per_proc)
+        buf = core.PPOBuffer(
+            obs_space.shape[0], act_space.shape, local_steps_per_env, envs_per_proc, gamma, lam
         )
-        return mpi_avg(pi_info["kl"])
+        pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr)
+        vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
+        get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
+        settings = dict(  # of the update
+            clip_ratio=clip_ratio,
+            train_pi_iters=train_pi_iters,
+            train_v_iters=train_v_iters,
+            target_kl=target_kl,
+            loss=loss,
+        )
 
-    start_epoch, total_env_interacts, start_time = 0, 0, time.time()
-    if checkpoint is None:
-        obs = np.stack([env_list[k].reset(seed=seed + k)[0] for k in range(envs_per_proc)])
-    else:
-        ac.load_state_dict(checkpoint["ac"])
-        pi_optimizer.load_state_dict(checkpoint["pi_optimizer"])
-        vf_optimizer.load_state_dict(checkpoint["vf_optimizer"])
-        kl_beta = checkpoint["kl_beta"]
-        start_epoch = checkpoint["epoch"] + 1
-        total_env_interacts = checkpoint["total_env_interacts"]
-        start_time -= checkpoint["elapsed_time"]
-        restore_rng_state(scatter(checkpoint["rng"] if proc_id() == 0 else None), env_list)
-        # The physics of episodes in flight was not saved: they start anew, from the restored
-        # generators.
-        obs = np.stack([env.reset()[0] for env in env_list])
-        logger.log(f"Resuming {resume} after epoch {checkpoint['epoch']}.")
-    ep_ret = np.zeros(envs_per_proc)
-    ep_len = np.zeros(envs_per_proc, dtype=np.int64)
-    reports_success = None  # known after the first step: does the env put is_success in info?
-    act_low, act_high = (act_space.low, act_space.high) if isinstance(act_space, Box) else (0, 0)
-    logger.start_progress_bar(epochs, initial=start_epoch)
+        progress = Progress(kl_beta=kl_beta)
+        if checkpoint is None:
+            envs.reset(seed)
+        else:
+            progress = restore(checkpoint, ac, pi_optimizer, vf_optimizer, envs)
+            logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
+        start_time = time.time() - progress.elapsed_time
+        logger.start_progress_bar(epochs, initial=progress.epoch + 1)
 
-    for epoch in range(start_epoch, epochs):
-        epoch_start = time.time()
-        for t in range(local_steps_per_env):
+        for epoch in range(progress.epoch + 1, epochs):
+            epoch_start = time.time()
+            collect_epoch(ac, envs, buf, logger, local_steps_per_env, max_ep_len, epoch)
+            data = normalize_advantages(buf.get())
             if ac.obs_rms is not None:
-                ac.obs_rms.record(obs)
-            obs_n = normalize(obs)
-            act, val, logp = ac.step(torch.as_tensor(obs_n))
-            # The Gaussian's sample is stored as drawn (its logp is what the ratio needs);
-            # the env gets it clipped into its bounds, as in Stable-Baselines3.
-            env_act = np.clip(act, act_low, act_high) if isinstance(act_space, Box) else act
+                sync_normalizer(ac.obs_rms)
+            try:
+                stats = update(ac, pi_optimizer, vf_optimizer, data, progress.kl_beta, **settings)
+            except FloatingPointError as e:
+                raise FloatingPointError(
+                    f"epoch {epoch}: {e}; training stopped before the model took a NaN, and the "
+                    f"last checkpoint in {logger.output_dir} is the last good one. Lower pi_lr or "
+                    "vf_lr, or check the scale of the environment's rewards."
+                ) from None
+            if stats["StopIter"] < train_pi_iters:
+                logger.log(f"Early stopping at step {stats['StopIter']} due to reaching max kl.")
+            logger.store(**stats)
+            if loss == "penalty":
+                kl = mpi_avg(stats["KL"])
+                progress.kl_beta = adapt_kl_penalty(progress.kl_beta, kl, target_kl)
+            progress.epoch = epoch
+            progress.total_env_interacts += int(mpi_sum(local_steps_per_env * envs_per_proc))
 
-            next_obs = np.empty_like(obs)
-            rew = np.zeros(envs_per_proc, dtype=np.float32)
-            terminated = np.zeros(envs_per_proc, dtype=bool)
-            truncated = np.zeros(envs_per_proc, dtype=bool)
-            success = np.zeros(envs_per_proc)
-            for k, env in enumerate(env_list):
-                next_obs[k], rew[k], terminated[k], truncated[k], info = env.step(env_act[k])
-                if reports_success is None:
-                    reports_success = "is_success" in info
-                success[k] = float(info.get("is_success", 0.0))
-            check_finite(f"an observation of the environment (epoch {epoch})", next_obs)
-            check_finite(f"a reward of the environment (epoch {epoch})", rew)
-
-            buf.store(obs_n, act, rew, val, logp)
-            logger.store(VVals=val)
-            ep_ret += rew
-            ep_len += 1
-
-            timeout = truncated | (ep_len == max_ep_len)
-            epoch_ended = t == local_steps_per_env - 1
-            path_over = terminated | timeout | epoch_ended
-            # A true terminal state is worth 0 after it. A cut-off (time limit or end of the
-            # epoch) is not a terminal state: the return would go on, so bootstrap from V(s_T).
-            last_val = np.zeros(envs_per_proc, dtype=np.float32)
-            cut = path_over & ~terminated
-            if cut.any():
-                with torch.no_grad():
-                    last_val[cut] = ac.v(torch.as_tensor(normalize(next_obs[cut]))).numpy()
-            for k in np.flatnonzero(path_over):
-                buf.finish_path(k, last_val[k])
-                if terminated[k] or timeout[k]:
-                    logger.store(EpRet=ep_ret[k], EpLen=ep_len[k])
-                    if reports_success:
-                        logger.store(SuccessRate=success[k])
-                    next_obs[k] = env_list[k].reset()[0]
-                    ep_ret[k], ep_len[k] = 0, 0
-            # Episodes cut by the end of the epoch go on in the next one.
-            obs = next_obs
-
-        data = buf.get()
-        if ac.obs_rms is not None:
-            ac.obs_rms.sync()
-        try:
-            check_finite("the rewards-to-go", data["ret"])
-            check_finite("the advantages", data["adv"])
-            kl = update(data, kl_beta)
-        except FloatingPointError as e:
-            raise FloatingPointError(
-                f"epoch {epoch}: {e}; training stopped before the model took a NaN, and the "
-                f"last checkpoint in {logger.output_dir} is the last good one. Lower pi_lr or "
-                "vf_lr, or check the scale of the environment's rewards."
-            ) from None
-        if loss == "penalty":
-            kl_beta = adapt_kl_penalty(kl_beta, kl, target_kl)
-
-        total_env_interacts += int(mpi_sum(local_steps_per_env * envs_per_proc))
-        logger.log_tabular("Epoch", epoch)
-        logger.log_tabular("EpRet", with_min_and_max=True)
-        logger.log_tabular("EpLen", average_only=True)
-        if reports_success:
-            logger.log_tabular("SuccessRate", average_only=True)
-        logger.log_tabular("VVals", with_min_and_max=True)
-        logger.log_tabular("TotalEnvInteracts", total_env_interacts)
-        logger.log_tabular("LossPi", average_only=True)
-        logger.log_tabular("LossV", average_only=True)
-        logger.log_tabular("DeltaLossPi", average_only=True)
-        logger.log_tabular("DeltaLossV", average_only=True)
-        logger.log_tabular("Entropy", average_only=True)
-        logger.log_tabular("KL", average_only=True)
-        logger.log_tabular("ClipFrac", average_only=True)
-        logger.log_tabular("StopIter", average_only=True)
-        if loss == "penalty":
-            logger.log_tabular("KLBeta", kl_beta)
-        if eval_freq > 0:
-            if (epoch + 1) % eval_freq == 0 or epoch == epochs - 1:
-                evaluate()
-            else:
-                logger.log_tabular("EvalEpRet", np.nan)
-                if reports_success:
-                    logger.log_tabular("EvalSuccessRate", np.nan)
-                logger.log_tabular("EvalTime", 0.0)
-        logger.log_tabular("StepsPerSec", steps_per_epoch / (time.time() - epoch_start))
-        logger.log_tabular("Time", time.time() - start_time)
-        logger.dump_tabular()
-
-        if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
-            save_checkpoint(epoch)
-
-    logger.close()
-    for env in [*env_list, eval_env]:
-        if env is not None:
-            env.close()
+            if eval_env is not None:
+                due = (epoch + 1) % eval_freq == 0 or epoch == epochs - 1
+                success = envs.reports_success
+                logger.store(**evaluate(eval_env, get_action, eval_episodes, due, success))
+            progress.elapsed_time = time.time() - start_time
+            steps_per_sec = steps_per_epoch / (time.time() - epoch_start)
+            log_epoch(logger, progress, envs.reports_success, eval_freq > 0, loss, steps_per_sec)
+            if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
+                save(logger.output_dir, progress, ac, ac_kwargs, pi_optimizer, vf_optimizer, envs)
+        logger.announce(
+            f"Run directory: {logger.output_dir} (done). Run the policy: "
+            f"python -m utils.test_policy {logger.output_dir}"
+        )
     return ac
 
 
 def main(argv: list[str] | None = None):
-    parser = argparse.ArgumentParser(
-        description="Train a policy with PPO on a Gymnasium environment (see ppo.ppo for details).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        allow_abbrev=False,
-    )
-    parser.add_argument("--env", type=str, default="ArmReach-v0", help="Gymnasium env id.")
-    parser.add_argument("--hid", type=int, default=64, help="Units per hidden layer.")
-    parser.add_argument("--l", type=int, default=2, help="Number of hidden layers.")
-    parser.add_argument(
-        "--cpu", type=int, default=None, help="MPI ranks to launch with mpirun (default: 1)."
-    )
-    parser.add_argument("--exp_name", "--exp-name", type=str, default="ppo")
-    parser.add_argument("--data_dir", "--data-dir", type=str, default="data")
-    ppo_flags = add_arguments_from_signature(
-        parser,
-        ppo,
-        skip=("env_fn", "actor_critic", "ac_kwargs", "logger_kwargs"),
-        aliases=dict(steps_per_epoch=["--steps"]),
-    )
-    # One line, not argparse's usage block: the message already names the flag.
-    parser.error = lambda message: parser.exit(
-        2, f"ppo.py: error: {message} (python ppo.py --help lists the flags)\n"
-    )
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
-    given = {
-        action.dest
-        for action in parser._actions
-        if any(arg.split("=")[0] in action.option_strings for arg in argv)
-    }
-
-    def fail(message: str) -> None:
-        if proc_id() == 0:
-            sys.stderr.write(f"ppo.py: error: {message}\n")
-        sys.exit(2)
-
-    if args.resume is not None:
-        # Continue with the run's own settings, except those given again (--epochs 100
-        # trains longer).
-        try:
-            saved = load_config(args.resume)
-        except ValueError as e:
-            fail(str(e))
-        for name in ppo_flags:
-            if name in saved and name not in given and name != "resume":
-                setattr(args, name, saved[name])
-        args.env, args.exp_name = saved["env_id"], saved.get("exp_name", args.exp_name)
-        hidden_sizes = saved["ac_kwargs"].get("hidden_sizes", [args.hid] * args.l)
-        args.cpu = saved["mpi_ranks"] if args.cpu is None else args.cpu
-    else:
-        hidden_sizes = [args.hid] * args.l
-    args.cpu = 1 if args.cpu is None else args.cpu
-
-    ac_kwargs = dict(hidden_sizes=hidden_sizes)
-    ppo_kwargs = {name: getattr(args, name) for name in ppo_flags}
-    # Check what can be checked before starting MPI ranks: one clear line instead of one
-    # error per rank. Under mpirun every rank checks, and all exit if any rank found an error.
-    ranks = num_procs() if launched_by_mpirun() else args.cpu
-    error = None
-    try:
-        gym.spec(args.env)
-        check_arguments(ranks=ranks, **ppo_kwargs)
-        if args.resume is not None:
-            config = dict(ppo_kwargs, ac_kwargs=ac_kwargs)
-            check_resume(config, saved, load_checkpoint(args.resume), ranks=ranks)
-        else:
-            check_writable(args.data_dir)
-    except gym.error.Error:
-        close = difflib.get_close_matches(args.env, list(gym.registry), n=3, cutoff=0.5)
-        error = (
-            f"--env {args.env} is not a registered Gymnasium environment"
-            + (f"; close matches: {', '.join(close)}" if close else "")
-            + ". ArmReach-v0 and ArmReachSparse-v0 are registered by `import envs`."
-        )
-    except ValueError as e:
-        error = str(e)
-    errors = [e for e in allgather(error) if e is not None]
-    if errors:
-        fail(errors[0])
-
-    if launched_by_mpirun():
-        if args.cpu > 1 and args.cpu != num_procs():
-            fail(
-                f"--cpu {args.cpu} but this job already runs under mpirun with {num_procs()} "
-                "ranks; drop --cpu or make the two agree."
-            )
-    else:
-        mpi_fork(args.cpu)  # relaunches this script under mpirun and exits when it ends
-
+    """The command line (python ppo.py --help); returns the trained actor-critic."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    check_or_exit(args)
     try:
         return ppo(
-            lambda: gym.make(args.env),
-            ac_kwargs=ac_kwargs,
+            lambda: gym.make(args.env, **args.env_kwargs),
+            ac_kwargs=dict(hidden_sizes=args.hidden_sizes),
             logger_kwargs=setup_logger_kwargs(args.exp_name, args.seed, args.data_dir),
-            **ppo_kwargs,
+            **args.ppo_kwargs,
         )
     except (ValueError, FloatingPointError) as e:
         if num_procs() > 1:

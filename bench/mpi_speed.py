@@ -53,7 +53,6 @@ from utils.mpi import (  # noqa: E402
     mpi_avg_grads_per_parameter,
     num_procs,
     proc_id,
-    setup_pytorch_for_mpi,
 )
 
 ENV_ID = "ArmReach-v0"
@@ -63,7 +62,7 @@ DEFAULT_K = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
 
 def time_allreduce(calls: int) -> dict:
     """Median us per call of the fused and the per-parameter gradient average, for pi and v."""
-    setup_pytorch_for_mpi()
+    ppo.setup_pytorch_for_mpi()
     env = gym.make(ENV_ID)
     torch.manual_seed(proc_id())  # different gradients on each rank, as in training
     ac = core.MLPActorCritic(env.observation_space, env.action_space, hidden_sizes=(64, 64))

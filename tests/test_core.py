@@ -85,8 +85,8 @@ def test_buffer_with_k_envs_gives_each_env_the_advantages_it_would_get_alone():
             start = t + 1
 
 
-def test_get_returns_normalized_advantages_and_refuses_an_unfinished_path():
-    buf = core.PPOBuffer(2, (1,), 4, num_envs=2)
+def test_get_returns_the_flattened_epoch_and_refuses_an_unfinished_path():
+    buf = core.PPOBuffer(2, (1,), 4, num_envs=2, gamma=1.0, lam=1.0)
     for _ in range(4):
         buf.store(np.ones((2, 2)), np.ones((2, 1)), np.array([1.0, -1.0]), np.zeros(2), np.zeros(2))
     buf.finish_path(0, 0.0)
@@ -95,8 +95,9 @@ def test_get_returns_normalized_advantages_and_refuses_an_unfinished_path():
     buf.finish_path(1, 0.0)
     data = buf.get()
     assert data["obs"].shape == (8, 2) and data["act"].shape == (8, 1)
-    assert abs(data["adv"].mean().item()) < 1e-6
-    assert data["adv"].std(unbiased=False).item() == pytest.approx(1.0, rel=1e-4)
+    # Time-major: step t of env 0, then of env 1. With gamma = lam = 1 and V = 0, the advantage
+    # is the reward-to-go, not yet normalized (ppo.normalize_advantages does that over ranks).
+    np.testing.assert_array_equal(data["adv"], [4, -4, 3, -3, 2, -2, 1, -1])
 
 
 @pytest.mark.parametrize(
@@ -129,8 +130,12 @@ def test_running_mean_std_matches_numpy_over_several_batches():
     batches = [rng.normal(loc=3.0, scale=2.0, size=(n, 4)) for n in (10, 50, 7)]
     rms = core.RunningMeanStd((4,))
     for batch in batches:
-        rms.record(batch)
-        rms.sync()
+        rms.record(batch[: len(batch) // 2])
+        rms.record(batch[len(batch) // 2 :])
+        recorded = rms.take_recorded()
+        np.testing.assert_array_equal(recorded, batch)  # both records, in order, then cleared
+        rms.update(recorded.mean(axis=0), recorded.var(axis=0), len(recorded))
+    assert rms.take_recorded().shape == (0, 4)
     everything = np.concatenate(batches)
     np.testing.assert_allclose(rms.mean.numpy(), everything.mean(axis=0), rtol=1e-10)
     np.testing.assert_allclose(rms.var.numpy(), everything.var(axis=0), rtol=1e-10)

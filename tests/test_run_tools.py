@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-import core
 import envs  # noqa: F401  (registers ArmReach-v0)
 import ppo
 from tests.helpers import assert_ok, run
 from utils import plot, test_policy
+from utils.checkpoint import actor_critic_from_checkpoint
 
 
 def train(run_dir, env_id: str, seed: int, exp_name: str):
@@ -72,15 +72,16 @@ def rollout_observations(env: gym.Env, n: int, seed: int = 0) -> np.ndarray:
 def hand_computed_actions(
     run_dir, env: gym.Env, observations: np.ndarray, normalize: bool = True
 ) -> np.ndarray:
-    """ac.act(normalized obs, deterministic=True), normalizing by hand from the checkpoint."""
+    """The actor's mean for observations normalized by hand from the checkpoint's statistics."""
     ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    ac = core.actor_critic_from_checkpoint(ckpt, env.observation_space, env.action_space)
-    if not normalize:
-        return ac.act(observations, deterministic=True)
-    mean = ckpt["ac"]["obs_rms.mean"].numpy()
-    var = ckpt["ac"]["obs_rms.var"].numpy()
-    normalized = np.clip((observations - mean) / np.sqrt(var + 1e-8), -10, 10).astype(np.float32)
-    return ac.act(normalized, deterministic=True)
+    ac = actor_critic_from_checkpoint(ckpt, env.observation_space, env.action_space)
+    if normalize:
+        mean = ckpt["ac"]["obs_rms.mean"].numpy()
+        var = ckpt["ac"]["obs_rms.var"].numpy()
+        observations = np.clip((observations - mean) / np.sqrt(var + 1e-8), -10, 10)
+    with torch.no_grad():
+        obs = torch.as_tensor(observations, dtype=torch.float32)
+        return ac.pi.deterministic_action(obs).numpy()
 
 
 def test_get_action_applies_the_saved_normalization_and_returns_the_mean_inside_the_bounds(

@@ -1,4 +1,4 @@
-"""The epoch logger: a table on the terminal, progress.txt, config.json and checkpoints.
+"""The epoch logger: a table on the terminal, a progress bar, progress.txt and config.json.
 
 As in Spinning Up: `store()` values during an epoch on every rank, `log_tabular()` reduces them
 over all ranks, `dump_tabular()` writes one row. Only rank 0 writes files.
@@ -13,14 +13,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from utils.mpi import broadcast, mpi_statistics_scalar, proc_id
 
 PROGRESS_FILE = "progress.txt"
 CONFIG_FILE = "config.json"
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def setup_logger_kwargs(exp_name: str, seed: int | None = None, data_dir: str = "data") -> dict:
@@ -32,7 +30,7 @@ def setup_logger_kwargs(exp_name: str, seed: int | None = None, data_dir: str = 
 def unused_run_dir(output_dir: str) -> Path:
     """`output_dir`, or `output_dir_1`, `_2`, ... if a run already lives there: never overwrite."""
     path, n = Path(output_dir), 0
-    while (path / PROGRESS_FILE).exists() or (path / CHECKPOINT_FILE).exists():
+    while (path / PROGRESS_FILE).exists() or (path / CONFIG_FILE).exists():
         n += 1
         path = Path(f"{output_dir}_{n}")
     return path
@@ -53,17 +51,6 @@ def convert_json(obj):
     return str(obj)
 
 
-def atomic_torch_save(obj, path: Path) -> None:
-    """Write to a temporary file and rename it over the target: a kill at any instant leaves
-    either the old file or the new one, never a torn one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def check_writable(directory: str | Path) -> None:
     """Create `directory` if needed and check that files can be written in it."""
     try:
@@ -76,25 +63,6 @@ def check_writable(directory: str | Path) -> None:
         ) from e
 
 
-def load_checkpoint(run_dir: str | Path) -> dict:
-    """The checkpoint of a run, or a ValueError that says what is missing or broken."""
-    path = Path(run_dir) / CHECKPOINT_FILE
-    if not Path(run_dir).is_dir():
-        raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
-    if not path.exists():
-        raise ValueError(
-            f"{path} does not exist: the run has saved no checkpoint yet (one is written "
-            "every save_freq epochs and at the end)."
-        )
-    try:
-        return torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:  # torch raises many types for a torn or foreign file
-        # torch's messages run to several sentences of advice about weights_only; the first
-        # one says what is wrong with the file.
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0].rstrip(".")
-        raise ValueError(f"{path} is not a readable checkpoint ({reason}).") from None
-
-
 def load_config(run_dir: str | Path) -> dict:
     """The arguments a run was started with (its config.json)."""
     if not Path(run_dir).is_dir():
@@ -104,29 +72,6 @@ def load_config(run_dir: str | Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"{path} is missing or not valid JSON ({e}).") from e
-
-
-def rng_state(envs) -> dict:
-    """This process's random number generators: torch, numpy's global one, and each env's."""
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()  # plain types only
-    return dict(
-        torch=torch.get_rng_state(),
-        numpy=numpy_state,
-        envs=[env.unwrapped.np_random.bit_generator.state for env in envs],
-    )
-
-
-def restore_rng_state(state: dict, envs) -> None:
-    torch.set_rng_state(state["torch"])
-    numpy_state = dict(state["numpy"])
-    numpy_state["state"] = dict(numpy_state["state"])
-    numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
-    np.random.set_state(numpy_state)
-    for env, env_state in zip(envs, state["envs"], strict=True):
-        generator = np.random.Generator(np.random.PCG64())
-        generator.bit_generator.state = env_state
-        env.unwrapped.np_random = generator
 
 
 class Logger:
@@ -190,7 +135,12 @@ class Logger:
 
     def log(self, msg: str) -> None:
         """A line on the terminal, from rank 0 (above the progress bar, if any)."""
-        if proc_id() == 0 and not self.quiet:
+        if not self.quiet:
+            self.announce(msg)
+
+    def announce(self, msg: str) -> None:
+        """A line on the terminal from rank 0 that shows even when quiet (the run directory)."""
+        if proc_id() == 0:
             (self.progress_bar.write if self.progress_bar else print)(msg)
             sys.stdout.flush()
 
@@ -233,16 +183,17 @@ class Logger:
         self.first_row = False
         return row
 
-    def save_state(self, state: dict) -> None:
-        """Write the checkpoint atomically (rank 0; the caller gathers what other ranks hold)."""
-        if proc_id() == 0:
-            atomic_torch_save(state, self.output_dir / CHECKPOINT_FILE)
-
     def close(self) -> None:
         for handle in (self.output_file, self.tb_writer, self.progress_bar):
             if handle is not None:
                 handle.close()
         self.output_file = self.tb_writer = self.progress_bar = None
+
+    def __enter__(self) -> Logger:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 class EpochLogger(Logger):

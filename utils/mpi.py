@@ -14,10 +14,13 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from mpi4py import MPI
+
+if TYPE_CHECKING:  # torch is only annotated here: the launching process never imports it
+    import torch
 
 # Environment variables that the process managers of MPICH, Open MPI and Intel MPI set in ranks.
 _LAUNCHED_BY_MPIRUN = (
@@ -125,16 +128,6 @@ def mpi_statistics_scalar(x, with_min_and_max: bool = False):
     return mean, std
 
 
-def setup_pytorch_for_mpi() -> None:
-    """One torch thread per rank, so that ranks never fight over the cores.
-
-    Not the fair share of cores (Spinning Up): for networks this small, a second thread's
-    synchronization costs more than it saves, and on a busy machine the thread pool's waiting
-    slows an update 10x or more (bench/rollout_speed.py --threads 2 shows it).
-    """
-    torch.set_num_threads(1)
-
-
 def sync_params(module: torch.nn.Module) -> None:
     """Make every rank's parameters and buffers equal to rank 0's."""
     if num_procs() == 1:
@@ -170,9 +163,10 @@ def flat_grad_buffer(module: torch.nn.Module) -> torch.Tensor:
         flat, pointers = cached
         if [p.grad.data_ptr() for p in params] == pointers:
             return flat
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    flat = params[0].grad.new_empty(sum(p.numel() for p in params))
     offset = 0
     for p in params:
+        flat[offset : offset + p.numel()] = p.grad.reshape(-1)
         p.grad = flat[offset : offset + p.numel()].view_as(p)
         offset += p.numel()
     module._flat_grad = (flat, [p.grad.data_ptr() for p in params])

@@ -21,8 +21,8 @@ goes on; the command exits with status 1 if any run failed.
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
+import json
 import math
 import os
 import shlex
@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.cli import docstring_arguments
-from utils.logx import CHECKPOINT_FILE, PROGRESS_FILE, load_config
+from utils.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from utils.cli import docstring_arguments, key_value, read_signature
+from utils.logx import PROGRESS_FILE, load_config
 from utils.plot import read_progress
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,14 +52,11 @@ NETWORK_FLAGS = {"hid": 64, "l": 2}
 def sweepable_arguments() -> dict[str, object]:
     """{name: default} of every ppo.py flag a sweep may vary: ppo()'s simple keyword arguments
     (those ppo.py turns into flags) and the network's --hid and --l."""
-    import ppo  # torch and pybullet: imported only when a sweep is set up
-
     defaults = dict(NETWORK_FLAGS)
-    for name, param in inspect.signature(ppo.ppo).parameters.items():
-        default = param.default
-        if name in NOT_SWEPT or default is inspect.Parameter.empty:
-            continue
-        if default is None or isinstance(default, bool | int | float | str):
+    for name, default in read_signature()[0].items():
+        if name not in NOT_SWEPT and (
+            default is None or isinstance(default, bool | int | float | str)
+        ):
             defaults[name] = default
     return defaults
 
@@ -79,9 +77,13 @@ def setting_name(name: str, setting: dict, varying: Sequence[str]) -> str:
     return "_".join([name, *(f"{key}{format_value(setting[key])}" for key in varying)])
 
 
-def ppo_command(env_id: str, exp_name: str, seed: int, data_dir: Path, cpu: int, setting: dict):
+def ppo_command(
+    env_id: str, env_kwargs: dict, exp_name: str, seed: int, data_dir: Path, cpu: int, setting: dict
+):
     """The `python ppo.py ...` command of one run."""
     cmd = [sys.executable, str(PPO_SCRIPT), "--env", env_id, "--exp_name", exp_name]
+    if env_kwargs:
+        cmd += ["--env_kwargs", *(f"{k}={json.dumps(v)}" for k, v in env_kwargs.items())]
     cmd += ["--seed", str(seed), "--data_dir", str(data_dir), "--cpu", str(cpu)]
     for key, value in setting.items():
         if isinstance(value, bool):
@@ -97,16 +99,16 @@ def last_epoch(run_dir: Path) -> tuple[int, int]:
     logged = int(progress["Epoch"][-1]) if len(progress.get("Epoch", [])) else -1
     saved = -1
     if (run_dir / CHECKPOINT_FILE).exists():
-        import torch
-
         try:
-            saved = int(torch.load(run_dir / CHECKPOINT_FILE, weights_only=True)["epoch"])
-        except Exception:  # a torn file: treat as no checkpoint, the run starts again
+            saved = int(load_checkpoint(run_dir)["epoch"])
+        except ValueError:  # a torn file: treat as no checkpoint, the run starts again
             saved = -1
     return logged, saved
 
 
-def config_mismatch(run_dir: Path, setting: dict, cpu: int, resume: bool) -> str | None:
+def config_mismatch(
+    run_dir: Path, setting: dict, env_kwargs: dict, cpu: int, resume: bool
+) -> str | None:
     """Why the existing run in run_dir was not made with `setting`, or None if it was.
 
     The directory name holds only the values that vary, so a sweep started again with another
@@ -117,14 +119,14 @@ def config_mismatch(run_dir: Path, setting: dict, cpu: int, resume: bool) -> str
     except ValueError:
         return None  # no config.json: nothing to compare, the run is started again
     hidden = config.get("ac_kwargs", {}).get("hidden_sizes")
-    for key, value in setting.items():
+    for key, value in dict(setting, env_kwargs=env_kwargs).items():
         if key == "epochs":
             continue  # more epochs continue the run, fewer find it finished
         if key in NETWORK_FLAGS:
             wanted = [setting.get("hid", 64)] * setting.get("l", 2)
             saved, value = hidden, wanted
         else:
-            saved = config.get(key)
+            saved = config.get(key, {} if key == "env_kwargs" else None)
         if saved != value:
             return (
                 f"{run_dir} was run with {key}={saved!r}, not {value!r}; give the sweep another "
@@ -161,6 +163,7 @@ def sweep(
     data_dir: str | Path = "data",
     cpu: int = 1,
     verbose: bool = True,
+    env_kwargs: dict | None = None,
     **grid,
 ) -> list[dict]:
     """Train ppo.py on every combination of the values in `grid`, for every seed.
@@ -178,6 +181,9 @@ def sweep(
         cpu: MPI ranks of each run (``python ppo.py --cpu N``); runs go one after the other.
 
         verbose: Print a line as each run starts and ends, and the summary table at the end.
+
+        env_kwargs: Keyword arguments of gym.make for every run (``--env_kwargs``), e.g.
+            ``dict(robot="franka_panda")``.
 
         **grid: ppo.py flags by name (``pi_lr``, ``epochs``, ``steps_per_epoch``, ``hid``,
             ``l``, ...), each a single value or a list of values. Every combination of the
@@ -197,6 +203,7 @@ def sweep(
             nothing runs then. A run that fails does not raise: it is reported and skipped.
     """
     allowed = sweepable_arguments()
+    env_kwargs = env_kwargs or {}
     unknown = [key for key in grid if key not in allowed]
     if unknown:
         raise ValueError(
@@ -235,12 +242,13 @@ def sweep(
             print(f"[{len(results) + 1}/{total}] {run_dir}: ", end="", flush=True)
         results.append(result)
         epochs = setting.get("epochs", allowed["epochs"])
-        cmd = ppo_command(env_id, exp_name, seed, sweep_dir, cpu, setting)
+        cmd = ppo_command(env_id, env_kwargs, exp_name, seed, sweep_dir, cpu, setting)
 
         if run_dir.exists():
             logged, saved = last_epoch(run_dir)
             finished = logged >= epochs - 1 and saved >= epochs - 1
-            mismatch = config_mismatch(run_dir, setting, cpu, resume=not finished and saved >= 0)
+            resume = not finished and saved >= 0
+            mismatch = config_mismatch(run_dir, setting, env_kwargs, cpu, resume)
             if mismatch is not None:
                 result.update(status="failed", error=mismatch)
             elif finished:
@@ -358,10 +366,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="sweep", help="The sweep's folder and name prefix.")
     parser.add_argument("--data_dir", "--data-dir", default="data", help="Where its folder goes.")
     parser.add_argument("--cpu", type=int, default=1, help="MPI ranks of each run.")
+    parser.add_argument(
+        "--env_kwargs",
+        "--env-kwargs",
+        type=key_value,
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Keyword arguments of gym.make for every run (values parsed as JSON).",
+    )
     allowed = sweepable_arguments()
-    import ppo  # loaded already by sweepable_arguments()
-
-    docs = dict(docstring_arguments(ppo.ppo), hid="Units per hidden layer.", l="Hidden layers.")
+    docs = docstring_arguments(read_signature()[1])
+    docs.update(hid="Units per hidden layer.", l="Hidden layers.")
     for key, default in allowed.items():
         flags = [f"--{key}"] + ([f"--{key.replace('_', '-')}"] if "_" in key else [])
         if key == "steps_per_epoch":
@@ -386,7 +402,15 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as e:
             parser.error(f"--{key}: {e}")
     try:
-        results = sweep(args.env, args.seeds, args.name, args.data_dir, args.cpu, **grid)
+        results = sweep(
+            args.env,
+            args.seeds,
+            args.name,
+            args.data_dir,
+            args.cpu,
+            env_kwargs=dict(args.env_kwargs),
+            **grid,
+        )
     except ValueError as e:
         parser.error(str(e))
     sys.exit(1 if any(r["status"] == "failed" for r in results) else 0)

@@ -17,53 +17,37 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium.spaces import Box, Discrete
 
 import core
-from utils.logx import CHECKPOINT_FILE, CONFIG_FILE, load_config
-from utils.logx import load_checkpoint as logx_load_checkpoint
+from utils.checkpoint import actor_critic_from_checkpoint, load_run
+from utils.logx import CONFIG_FILE
 
 VIDEO_FORMATS = (".gif", ".mp4")
-
-
-def load_checkpoint(run_dir: str | Path) -> tuple[dict, dict]:
-    """(config, checkpoint) of a run directory, checkpoint loaded with weights_only=True.
-
-    Raises:
-        ValueError: when the directory, its config.json or its checkpoint.pt is missing or
-            cannot be read, or the checkpoint is not one that ppo() wrote.
-    """
-    config, checkpoint = load_config(run_dir), logx_load_checkpoint(run_dir)
-    needed = ("ac", "ac_kwargs", "normalize_obs")
-    if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in needed):
-        path = Path(run_dir) / CHECKPOINT_FILE
-        raise ValueError(f"{path} is not a ppo.py checkpoint (it needs {needed}).")
-    return config, checkpoint
 
 
 def load_actor_critic(
     run_dir: str | Path, render_mode: str | None = None
 ) -> tuple[core.MLPActorCritic, gym.Env, dict]:
     """(actor-critic with its obs_rms, a new env of the run's env_id, config) of a run directory."""
-    config, checkpoint = load_checkpoint(run_dir)
+    config, checkpoint = load_run(run_dir)
     env_id = config.get("env_id")
     if env_id is None:
         raise ValueError(
             f"{Path(run_dir) / CONFIG_FILE} has no env_id: the run's env was not made by "
             "gym.make from a registered id, so build it yourself and use "
-            "core.actor_critic_from_checkpoint."
+            "utils.checkpoint.actor_critic_from_checkpoint."
         )
     # Registers ArmReach-v0. Imported only here, as pybullet prints a banner on import, which
     # the one-line errors above (no such run, no checkpoint) should not be mixed with.
     import envs  # noqa: F401
 
     try:
-        env = gym.make(env_id, render_mode=render_mode)
+        env = gym.make(env_id, **dict(config.get("env_kwargs", {}), render_mode=render_mode))
     except gym.error.Error as e:
         raise ValueError(f"cannot make the run's env {env_id!r}: {e}") from None
     try:
-        ac = core.actor_critic_from_checkpoint(checkpoint, env.observation_space, env.action_space)
+        ac = actor_critic_from_checkpoint(checkpoint, env.observation_space, env.action_space)
     except (RuntimeError, KeyError, AttributeError) as e:
         env.close()
         reason = str(e).strip().splitlines()[0]
@@ -102,11 +86,7 @@ def policy_function(
     """get_action(obs) for an actor-critic: one raw observation in, one valid action out."""
 
     def get_action(obs: np.ndarray) -> np.ndarray | int:
-        obs = np.asarray(obs, dtype=np.float32)
-        if ac.obs_rms is not None:
-            obs = ac.obs_rms.normalize(obs)
-        with torch.no_grad():
-            act = ac.act(obs, deterministic=deterministic)
+        act = ac.act(obs, deterministic=deterministic)  # normalizes the raw observation itself
         if isinstance(space, Discrete):
             return int(act)
         if isinstance(space, Box):

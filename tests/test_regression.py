@@ -1,0 +1,42 @@
+"""The refactor of ppo() changed nothing: short runs give the progress.txt recorded before it.
+
+The files in tests/fixtures/progress_before_refactor/ were written by the code of commit b55ef95
+(see the README there). Every column must match to the last digit, but the wall-clock ones.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import assert_ok, run
+
+FIXTURES = Path(__file__).parent / "fixtures" / "progress_before_refactor"
+WALL_CLOCK = ("Time", "StepsPerSec", "EvalTime")
+ARM = ["--env", "ArmReach-v0", "--epochs", "3", "--steps", "2000", "--eval_freq", "2"]
+ARM += ["--eval_episodes", "4", "--save_freq", "2"]
+CASES = {
+    "arm_reach_1rank": ARM,
+    "arm_reach_2ranks": [*ARM, "--cpu", "2"],
+    "cartpole_2ranks": ["--env", "CartPole-v1", "--epochs", "3", "--steps", "2000", "--cpu", "2"],
+}
+
+
+def read_columns(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    header, *rows = path.read_text().splitlines()
+    columns = header.split("\t")
+    return columns, [dict(zip(columns, row.split("\t"), strict=True)) for row in rows]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_progress_is_identical_to_the_one_recorded_before_the_refactor(case, tmp_path):
+    result = run([sys.executable, "ppo.py", *CASES[case], "--data_dir", str(tmp_path), "--quiet"])
+    assert_ok(result)
+    columns, rows = read_columns(tmp_path / "ppo" / "ppo_s0" / "progress.txt")
+    expected_columns, expected_rows = read_columns(FIXTURES / f"{case}.txt")
+    assert columns == expected_columns
+    assert len(rows) == len(expected_rows) == 3
+    for row, expected in zip(rows, expected_rows, strict=True):
+        for column in columns:
+            if column not in WALL_CLOCK:
+                assert row[column] == expected[column], f"epoch {row['Epoch']}: {column}"

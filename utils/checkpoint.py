@@ -1,0 +1,186 @@
+"""Checkpoints: what one holds, how it is written and read back, and what a resume must match.
+
+A checkpoint is one file per run, `RUN_DIR/checkpoint.pt`, written by rank 0 every save_freq
+epochs and at the end. It holds tensors and plain types only, so `torch.load(path,
+weights_only=True)` reads it without the training code's pickles:
+
+    epoch, total_env_interacts, elapsed_time, kl_beta   where training stands (Progress)
+    ac, ac_kwargs, normalize_obs          the actor-critic (normalizer included) and its shape
+    pi_optimizer, vf_optimizer            the optimizers' moments
+    rng                                   every rank's generators (torch, numpy, each env's)
+
+`save_checkpoint` and `restore_checkpoint` sit side by side below, so what is written and what is
+read back can be compared at a glance. Gathering the ranks' generators to rank 0 and scattering
+them back are collective calls: ppo.py makes them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from gymnasium.spaces import Space
+
+import core
+from utils.logx import load_config
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+# Arguments that shape what a checkpoint holds: a resumed run must use the saved values.
+RESUME_MUST_MATCH = ("steps_per_epoch", "envs_per_proc", "normalize_obs", "loss")
+
+
+def saved_ac_kwargs(ac_kwargs: dict) -> dict:
+    """What a checkpoint records to rebuild the MLPActorCritic (actor_critic_from_checkpoint)."""
+    return dict(
+        hidden_sizes=list(ac_kwargs.get("hidden_sizes", (64, 64))),
+        activation=ac_kwargs.get("activation", nn.Tanh).__name__,
+    )
+
+
+@dataclass
+class Progress:
+    """Where training stands after an epoch; a checkpoint saves it beside the weights."""
+
+    epoch: int = -1  # the last epoch finished
+    total_env_interacts: int = 0
+    elapsed_time: float = 0.0  # seconds of training so far, over every resume
+    kl_beta: float = 1.0  # the KL penalty's coefficient (loss="penalty")
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    progress: Progress,
+    ac: nn.Module,
+    ac_kwargs: dict,
+    pi_optimizer: torch.optim.Optimizer,
+    vf_optimizer: torch.optim.Optimizer,
+    rng: list[dict],
+) -> None:
+    """Write everything a resumed run needs to go on as this one would (rank 0 calls this)."""
+    state = dict(
+        **asdict(progress),
+        ac=ac.state_dict(),
+        ac_kwargs=saved_ac_kwargs(ac_kwargs),
+        normalize_obs=ac.obs_rms is not None,
+        pi_optimizer=pi_optimizer.state_dict(),
+        vf_optimizer=vf_optimizer.state_dict(),
+        rng=rng,
+    )
+    atomic_torch_save(state, Path(run_dir) / CHECKPOINT_FILE)
+
+
+def restore_checkpoint(
+    checkpoint: dict,
+    ac: nn.Module,
+    pi_optimizer: torch.optim.Optimizer,
+    vf_optimizer: torch.optim.Optimizer,
+) -> Progress:
+    """Load the networks and optimizers in place; return where training stopped. The random
+    generators (`rng`, one entry per rank) are restored by each rank with restore_rng_state."""
+    ac.load_state_dict(checkpoint["ac"])
+    pi_optimizer.load_state_dict(checkpoint["pi_optimizer"])
+    vf_optimizer.load_state_dict(checkpoint["vf_optimizer"])
+    return Progress(**{field.name: checkpoint[field.name] for field in fields(Progress)})
+
+
+def rng_state(envs) -> dict:
+    """This process's random number generators: torch, numpy's global one, and each env's."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()  # plain types only
+    return dict(
+        torch=torch.get_rng_state(),
+        numpy=numpy_state,
+        envs=[env.unwrapped.np_random.bit_generator.state for env in envs],
+    )
+
+
+def restore_rng_state(state: dict, envs) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = dict(numpy_state["state"])
+    numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state(numpy_state)
+    for env, env_state in zip(envs, state["envs"], strict=True):
+        generator = np.random.Generator(np.random.PCG64())
+        generator.bit_generator.state = env_state
+        env.unwrapped.np_random = generator
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """Write to a temporary file and rename it over the target: a kill at any instant leaves
+    either the old file or the new one, never a torn one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(run_dir: str | Path) -> dict:
+    """The checkpoint of a run, or a ValueError that says what is missing or broken."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not Path(run_dir).is_dir():
+        raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
+    if not path.exists():
+        raise ValueError(
+            f"{path} does not exist: the run has saved no checkpoint yet (one is written "
+            "every save_freq epochs and at the end)."
+        )
+    try:
+        checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # torch raises many types for a torn or foreign file
+        # torch's messages run to several sentences of advice about weights_only; the first
+        # one says what is wrong with the file.
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0].rstrip(".")
+        raise ValueError(f"{path} is not a readable checkpoint ({reason}).") from None
+    needed = ("epoch", "ac", "ac_kwargs", "normalize_obs")
+    if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in needed):
+        raise ValueError(f"{path} is not a ppo.py checkpoint (it needs {needed}).")
+    return checkpoint
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, dict]:
+    """(config, checkpoint) of a run directory, each checked, with a ValueError if not usable."""
+    return load_config(run_dir), load_checkpoint(run_dir)
+
+
+def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int) -> None:
+    """A resumed run must have the saved run's ranks and the arguments that shape a checkpoint."""
+    saved_ranks = len(checkpoint["rng"])
+    if saved_ranks != ranks:
+        raise ValueError(
+            f"the run in {config['resume']} was trained with {saved_ranks} MPI ranks and this job "
+            f"has {ranks}; resume it with {saved_ranks} (--cpu {saved_ranks})."
+        )
+    hidden_sizes = saved_ac_kwargs(config["ac_kwargs"])["hidden_sizes"]
+    for name, now, then in [
+        *((n, config[n], saved_config.get(n)) for n in RESUME_MUST_MATCH),
+        ("hidden_sizes", hidden_sizes, checkpoint["ac_kwargs"]["hidden_sizes"]),
+    ]:
+        if now != then:
+            raise ValueError(
+                f"{name}={now!r} differs from {then!r} of the run in {config['resume']}; "
+                "resume with the run's own arguments (its config.json), as "
+                "`python ppo.py --resume RUN_DIR` does."
+            )
+
+
+def actor_critic_from_checkpoint(
+    checkpoint: dict, observation_space: Space, action_space: Space
+) -> core.MLPActorCritic:
+    """Rebuild the MLPActorCritic, observation normalizer included, that ppo() saved."""
+    ac = core.MLPActorCritic(
+        observation_space,
+        action_space,
+        hidden_sizes=checkpoint["ac_kwargs"]["hidden_sizes"],
+        activation=getattr(nn, checkpoint["ac_kwargs"]["activation"]),
+        normalize_obs=checkpoint["normalize_obs"],
+    )
+    ac.load_state_dict(checkpoint["ac"])
+    return ac
