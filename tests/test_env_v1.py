@@ -63,6 +63,14 @@ def test_import_envs_registers_v1_with_v0s_time_limit_and_kuka_as_the_default_ar
     env.close()
 
 
+def test_making_v0_gives_no_upgrade_warning_now_that_v1_exists():
+    script = "import gymnasium as gym, envs; gym.make('ArmReach-v0').close(); print('ok')"
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.stdout == "ok\n" and "out of date" not in result.stderr, result.stderr
+
+
 def test_gymnasium_env_checker_passes_without_warnings(env):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
