@@ -20,6 +20,7 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -64,7 +65,7 @@ def policy_action(session: ort.InferenceSession, obs: np.ndarray, discrete: bool
 
 
 def control_loop(
-    session: ort.InferenceSession,
+    act: Callable[[np.ndarray], np.ndarray | int],
     env: gym.Env,
     episodes: int = 10,
     seed: int = 0,
@@ -72,13 +73,12 @@ def control_loop(
     rate_hz: float = CONTROL_HZ,
     verbose: bool = True,
 ) -> dict:
-    """Run `episodes` episodes (episode i resets with seed + i), one action per tick.
+    """Run `episodes` episodes (episode i resets with seed + i), one call of act(obs) per tick.
 
     Returns:
         dict(returns, lengths, successes (None if the env reports no is_success), latencies
         (seconds, one per action), missed (ticks that started late), elapsed (seconds)).
     """
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
     period = 1.0 / rate_hz
     returns, lengths, successes, latencies = [], [], [], []
     missed = 0
@@ -89,9 +89,9 @@ def control_loop(
         ep_ret, ep_len, done = 0.0, 0, False
         while not done:
             start = time.perf_counter()
-            act = policy_action(session, obs, discrete)
+            action = act(obs)
             latencies.append(time.perf_counter() - start)
-            obs, rew, terminated, truncated, info = env.step(act)
+            obs, rew, terminated, truncated, info = env.step(action)
             ep_ret += float(rew)
             ep_len += 1
             done = terminated or truncated
@@ -151,7 +151,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"{parser.prog}: error: {args.policy} has no env_id in its metadata; "
                        "export it with python -m utils.export.\n")  # fmt: skip
     env = make_env(metadata)
-    stats = control_loop(session, env, args.episodes, args.seed, args.realtime)
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    stats = control_loop(
+        lambda obs: policy_action(session, obs, discrete),
+        env,
+        args.episodes,
+        args.seed,
+        args.realtime,
+    )
     env.close()
     latencies_us = np.array(stats["latencies"]) * 1e6
     p50, p99 = np.percentile(latencies_us, [50, 99])

@@ -4,6 +4,7 @@ Real ppo() runs (ArmReach-v0 for Box actions, CartPole-v1 for Discrete), the rea
 onnxruntime, real PyBullet; the deployment example runs in a Python where `import torch` fails.
 """
 
+import functools
 import importlib.util
 import json
 import re
@@ -243,7 +244,8 @@ def test_exported_policy_reaches_the_saved_success_rate_where_torch_cannot_be_im
 def test_control_loop_keeps_a_25_hz_tick(arm_onnx):
     session, metadata = deploy.load_policy(arm_onnx)
     env = deploy.make_env(metadata)
-    stats = deploy.control_loop(session, env, episodes=1, realtime=True, verbose=False)
+    act = functools.partial(deploy.policy_action, session, discrete=False)
+    stats = deploy.control_loop(act, env, episodes=1, realtime=True, verbose=False)
     env.close()
     period = 1 / deploy.CONTROL_HZ
     assert stats["lengths"] == [50] and len(stats["latencies"]) == 50
