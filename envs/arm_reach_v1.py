@@ -255,7 +255,7 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         )
         self._reset_joints(mid)
         for _ in range(20):  # IK from the pose it reached, until it converges
-            q = self._ik(point, rest=mid)
+            q = self._ik(point)
             self._reset_joints(q)
         ee = self.client.getLinkState(self.body, self.ee_link, computeForwardKinematics=1)[4]
         if math.dist(ee, point) > 0.02:
@@ -266,18 +266,17 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
             )
         return q
 
-    def _ik(self, point, rest: np.ndarray) -> np.ndarray:
+    def _ik(self, point) -> np.ndarray:
         """PyBullet's IK for `point`, for the controlled joints, within their limits."""
         q = self.client.calculateInverseKinematics(
             self.body, self.ee_link, list(point), maxNumIterations=100, residualThreshold=1e-5
         )
-        del rest
         return np.array(q)[self.arm.ik_indices].clip(self.joint_lower, self.joint_upper)
 
     def ik_action(self) -> np.ndarray:
         """A scripted baseline: the action that moves the joints towards PyBullet's inverse
         kinematics for the current target. Used by the tests to show every target is reachable."""
-        q_goal = self._ik(self.target_pos, rest=self.home_pose)
+        q_goal = self._ik(self.target_pos)
         return np.clip((q_goal - self._q) / MAX_JOINT_DELTA, -1, 1).astype(np.float32)
 
     def _reset_joints(self, q: np.ndarray) -> None:
