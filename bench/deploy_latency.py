@@ -43,8 +43,6 @@ from utils import export  # noqa: E402
 from utils.test_policy import load_policy_and_env  # noqa: E402
 
 CHUNK = 250
-# Gymnasium's "ArmReach-v0 is out of date" (v1 exists): the run was trained on v0, as intended.
-warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
 
 
 def load_example():

@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,10 +50,7 @@ def load_policy(path: str | Path) -> tuple[ort.InferenceSession, dict]:
 
 def make_env(metadata: dict) -> gym.Env:
     """The env the policy was trained in, from the model's metadata alone."""
-    with warnings.catch_warnings():
-        # Gymnasium's "ArmReach-v0 is out of date": the policy was trained on v0, and v0 it gets.
-        warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
-        return gym.make(metadata["env_id"], **metadata.get("env_kwargs", {}))
+    return gym.make(metadata["env_id"], **metadata.get("env_kwargs", {}))
 
 
 def policy_action(session: ort.InferenceSession, obs: np.ndarray, discrete: bool):
