@@ -166,15 +166,15 @@ class EnvBatch:
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.spec = self.envs[0].spec
-        self.obs = np.zeros((k, *self.observation_space.shape), dtype=np.float32)
+        self.obs: np.ndarray | None = None  # the envs' current observations, after reset()
         self.ep_ret = np.zeros(k)
         self.ep_len = np.zeros(k, dtype=np.int64)
         self.reports_success: bool | None = None  # known after a step: is is_success in info?
 
     def reset(self, seed: int | None = None) -> None:
         """Start an episode in every env; env k resets with seed + k (no seed: its own RNG)."""
-        for k, env in enumerate(self.envs):
-            self.obs[k] = env.reset(seed=None if seed is None else seed + k)[0]
+        seeds = [None if seed is None else seed + k for k in range(len(self.envs))]
+        self.obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)])
         self.ep_ret[:], self.ep_len[:] = 0, 0
 
     def step(self, act: np.ndarray):

@@ -254,13 +254,12 @@ def test_control_loop_keeps_a_25_hz_tick(arm_onnx):
     assert max(stats["latencies"]) < period
 
 
-def test_command_line_writes_policy_onnx_by_default(arm_run, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
+def test_command_line_writes_policy_onnx_into_the_run_by_default(arm_run, tmp_path, capsys):
     export.main([str(arm_run)])
     out, err = capsys.readouterr()
-    assert out.startswith("Wrote policy.onnx: onnxruntime.InferenceSession"), out
+    assert out.startswith(f"Wrote {arm_run / 'policy.onnx'}: onnxruntime.InferenceSession"), out
     assert err == ""
-    session, metadata = deploy.load_policy(tmp_path / "policy.onnx")
+    session, metadata = deploy.load_policy(arm_run / "policy.onnx")
     assert metadata["env_id"] == "ArmReach-v0"
 
 

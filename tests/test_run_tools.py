@@ -4,6 +4,7 @@ Real runs of ppo() (two epochs, few gradient steps: the tools only need the file
 real PyBullet rendering, real ffmpeg. The export has its own tests: tests/test_export.py.
 """
 
+import json
 import shutil
 import sys
 
@@ -182,8 +183,8 @@ def test_load_runs_groups_two_seeds_and_another_experiment_into_two_experiments(
     assert len(runs) == 3
     groups = plot.group_runs(runs)
     assert {name: [r[0].name for r in group] for name, group in groups.items()} == {
-        "arm": ["arm_s0", "arm_s1"],
-        "cartpole": ["cartpole_s0"],
+        "arm on ArmReach-v0": ["arm_s0", "arm_s1"],
+        "cartpole on CartPole-v1": ["cartpole_s0"],
     }
     assert runs[0][2]["TotalEnvInteracts"].tolist() == [400, 800]
 
@@ -201,13 +202,15 @@ def test_plot_runs_draws_the_mean_of_the_seeds_with_a_band_per_experiment(data_d
     assert image.shape[0] > 100 and image[..., :3].std() > 10
     (ax,) = fig.axes
     lines = {line.get_label(): line for line in ax.get_lines()}
-    assert set(lines) == {"arm (2 seeds)", "cartpole (1 seed)"}
+    assert set(lines) == {"arm on ArmReach-v0 (2 seeds)", "cartpole on CartPole-v1 (1 seed)"}
+    assert fig.texts[0].get_text().startswith("each curve: the mean over its 1 seed or 2 seeds")
     returns = [
         plot.read_progress(data_dir / "arm" / seed / "progress.txt")["AverageEpRet"]
         for seed in ("arm_s0", "arm_s1")
     ]
-    np.testing.assert_allclose(lines["arm (2 seeds)"].get_xdata(), [400, 800])
-    np.testing.assert_allclose(lines["arm (2 seeds)"].get_ydata(), (returns[0] + returns[1]) / 2)
+    arm = lines["arm on ArmReach-v0 (2 seeds)"]
+    np.testing.assert_allclose(arm.get_xdata(), [400, 800])
+    np.testing.assert_allclose(arm.get_ydata(), (returns[0] + returns[1]) / 2)
     assert len(ax.collections) == 1  # a band for the experiment with two seeds only
 
 
@@ -216,8 +219,32 @@ def test_runs_of_different_length_are_averaged_over_their_common_epochs(data_dir
         shutil.copytree(data_dir / "arm" / seed, tmp_path / seed)
     progress = tmp_path / "arm_s1" / "progress.txt"
     progress.write_text("\n".join(progress.read_text().splitlines()[:2]) + "\n")  # one epoch
-    fig = plot.plot_runs([tmp_path], values=["AverageEpRet", "SuccessRate"], out=None, smooth=2)
+    with pytest.warns(UserWarning, match="1 to 2 rows; it is drawn over the first 1"):
+        fig = plot.plot_runs([tmp_path], ["AverageEpRet", "SuccessRate"], out=None, smooth=2)
     assert [ax.get_lines()[0].get_xdata().tolist() for ax in fig.axes] == [[400], [400]]
+
+
+def test_a_rerun_of_a_seed_is_its_own_curve_not_another_seed(data_dir, tmp_path):
+    shutil.copytree(data_dir / "arm", tmp_path / "arm")
+    shutil.copytree(data_dir / "arm" / "arm_s0", tmp_path / "arm" / "arm_s0_1")  # seed 0 again
+    with pytest.warns(UserWarning, match="arm_s0_1 is a rerun of seed 0 of arm on ArmReach-v0"):
+        groups = plot.group_runs(plot.load_runs([tmp_path]))
+    assert {name: [r[0].name for r in group] for name, group in groups.items()} == {
+        "arm on ArmReach-v0": ["arm_s0", "arm_s1"],
+        "arm on ArmReach-v0, rerun 1": ["arm_s0_1"],
+    }
+
+
+def test_runs_of_other_environments_are_never_averaged_with_each_other(data_dir, tmp_path):
+    # The same experiment name on CartPole and on the arm: two curves, labelled by their env.
+    shutil.copytree(data_dir / "arm", tmp_path / "ppo")
+    shutil.copytree(data_dir / "cartpole" / "cartpole_s0", tmp_path / "ppo" / "cartpole_s0")
+    for config_file in (tmp_path / "ppo").glob("*/config.json"):
+        config = json.loads(config_file.read_text())
+        config_file.write_text(json.dumps(dict(config, exp_name="ppo")))
+    fig = plot.plot_runs([tmp_path], out=None)
+    labels = sorted(line.get_label() for line in fig.axes[0].get_lines())
+    assert labels == ["ppo on ArmReach-v0 (2 seeds)", "ppo on CartPole-v1 (1 seed)"]
 
 
 def test_plot_cli_writes_a_png(data_dir, tmp_path):
@@ -228,6 +255,17 @@ def test_plot_cli_writes_a_png(data_dir, tmp_path):
     )
     assert_ok(result)
     assert iio.imread(out).shape[1] > iio.imread(out).shape[0]  # two subplots side by side
+    assert "note:" not in result.stderr
+
+
+def test_plot_cli_says_when_a_rerun_is_not_counted_as_a_seed(data_dir, tmp_path):
+    shutil.copytree(data_dir / "arm" / "arm_s0", tmp_path / "arm_s0")
+    shutil.copytree(data_dir / "arm" / "arm_s0", tmp_path / "arm_s0_1")
+    result = run(
+        [sys.executable, "-m", "utils.plot", str(tmp_path), "--out", str(tmp_path / "c.png")]
+    )
+    assert_ok(result)
+    assert "note:" in result.stderr and "arm_s0_1 is a rerun of seed 0" in result.stderr
 
 
 def corrupt_run(arm_run, tmp_path):

@@ -68,12 +68,15 @@ def test_sweep_runs_every_setting_and_seed_skips_finished_runs_and_plot_groups_b
 
     groups = group_runs(load_runs([sweep_dir]))
     assert {name: len(runs) for name, runs in groups.items()} == {
-        "lr_pi_lr1e-3": 2,
-        "lr_pi_lr3e-4": 2,
+        "lr_pi_lr1e-3 on ArmReach-v0": 2,
+        "lr_pi_lr3e-4 on ArmReach-v0": 2,
     }
     fig = plot_runs([sweep_dir], out=None)
     labels = sorted(text.get_text() for text in fig.axes[0].get_legend().get_texts())
-    assert labels == ["lr_pi_lr1e-3 (2 seeds)", "lr_pi_lr3e-4 (2 seeds)"]
+    assert labels == [
+        "lr_pi_lr1e-3 on ArmReach-v0 (2 seeds)",
+        "lr_pi_lr3e-4 on ArmReach-v0 (2 seeds)",
+    ]
 
     # Another fixed value under the same name would mix foreign runs into the settings.
     results = sweep("ArmReach-v0", [0], "lr", tmp_path, pi_lr=[3e-4, 1e-3], **dict(TINY, lam=0.9))

@@ -11,17 +11,22 @@ import termios
 import pytest
 
 from tests.helpers import REPO, assert_ok, run
+from utils.mpi import find_mpirun
 
 TINY_RUN = ["--epochs", "2", "--steps", "400", "--envs_per_proc", "4"]
 
 
-def run_on_a_terminal(args: list[str], timeout: float = 120) -> str:
-    """Run ppo.py with stdout on a pseudo-terminal, as in an interactive shell."""
+def run_on_a_terminal(args: list[str], timeout: float = 120, launcher: list[str] = ()) -> str:
+    """Run ppo.py (under `launcher`, e.g. mpirun) with stdout on a pseudo-terminal, as in an
+    interactive shell."""
     leader, follower = pty.openpty()
     # A terminal of 24 x 120 characters: a new pty has 0 columns, too narrow for any bar.
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     proc = subprocess.Popen(
-        [sys.executable, "ppo.py", *args], cwd=REPO, stdout=follower, stderr=subprocess.DEVNULL
+        [*launcher, sys.executable, "ppo.py", *args],
+        cwd=REPO,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
     )
     os.close(follower)
     chunks = []
@@ -39,8 +44,15 @@ def run_on_a_terminal(args: list[str], timeout: float = 120) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-def test_progress_bar_shows_on_a_terminal_with_return_and_success_rate(tmp_path):
-    out = run_on_a_terminal([*TINY_RUN, "--data_dir", str(tmp_path)])
+@pytest.mark.parametrize("launch", ["one process", "--cpu 2", "mpirun -np 2"])
+def test_progress_bar_shows_on_a_terminal_with_return_and_success_rate(tmp_path, launch):
+    args = [*TINY_RUN, "--data_dir", str(tmp_path)]
+    if launch == "--cpu 2":
+        out = run_on_a_terminal([*args, "--cpu", "2"])
+    elif launch == "mpirun -np 2":  # ranks print into mpirun's pipes; mpirun's own is the tty
+        out = run_on_a_terminal(args, launcher=[find_mpirun(), "-np", "2"])
+    else:
+        out = run_on_a_terminal(args)
     assert "2/2" in out and "epoch" in out
     assert "AverageEpRet=" in out and "SuccessRate=" in out
 

@@ -1,6 +1,6 @@
 """Export a run's deterministic policy for deployment: an ONNX file that runs with onnxruntime.
 
-    python -m utils.export data/ppo/ppo_s0 --out policy.onnx
+    python -m utils.export data/ppo/ppo_s0          # writes data/ppo/ppo_s0/policy.onnx
 
 and then, on the robot's computer, with numpy and onnxruntime only (no torch, no repository):
 
@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 from gymnasium.spaces import Box, Discrete
 
+from utils.logx import warnings_as_notes
 from utils.test_policy import load_actor_critic
 
 FORMATS = {".onnx": "ONNX, for onnxruntime", ".pt": "TorchScript, deprecated"}
@@ -158,7 +159,7 @@ def write_torchscript(policy: DeterministicPolicy, out: Path, metadata: dict) ->
         torch.jit.save(module, str(out), _extra_files={METADATA_FILE: json.dumps(metadata)})
 
 
-def export_policy(run_dir: str | Path, out: str | Path = "policy.onnx") -> Path:
+def export_policy(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the deterministic policy of a run for deployment; return its path.
 
     Args:
@@ -167,7 +168,7 @@ def export_policy(run_dir: str | Path, out: str | Path = "policy.onnx") -> Path:
         out: The file to write, its format chosen by the suffix: .onnx (ONNX: input "obs",
             float32 [batch, obs_dim]; output "action"; metadata in the model's metadata_props)
             or .pt (TorchScript, deprecated: a FutureWarning says so). Its folder is created if
-            needed.
+            needed. None: policy.onnx in the run directory, beside the checkpoint it came from.
 
     Returns:
         The path written.
@@ -176,6 +177,7 @@ def export_policy(run_dir: str | Path, out: str | Path = "policy.onnx") -> Path:
         ValueError: for another suffix, and as utils.test_policy.load_actor_critic for a missing
             or unreadable run.
     """
+    out = Path(run_dir) / "policy.onnx" if out is None else Path(out)
     suffix = check_format(out)
     ac, env, config = load_actor_critic(run_dir)
     env.close()
@@ -190,7 +192,6 @@ def export_policy(run_dir: str | Path, out: str | Path = "policy.onnx") -> Path:
         normalize_obs=ac.obs_rms is not None,
         run_dir=str(Path(run_dir).resolve()),
     )
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".onnx":
         write_onnx(policy, env.observation_space.shape[0], out, metadata)
@@ -215,21 +216,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dir", help="A run directory (config.json and checkpoint.pt).")
     parser.add_argument(
         "--out",
-        default="policy.onnx",
-        help="The file to write: .onnx (ONNX), or .pt (TorchScript, deprecated).",
+        default=None,
+        help="The file to write: .onnx (ONNX), or .pt (TorchScript, deprecated); "
+        "default: RUN_DIR/policy.onnx.",
     )
     args = parser.parse_args(argv)
+    warnings_as_notes(parser.prog)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FutureWarning)
-            out = export_policy(args.run_dir, args.out)
+        out = export_policy(args.run_dir, args.out)
     except (ValueError, OSError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
-    for w in caught:
-        if w.category is FutureWarning:  # one line, not the warnings module's two
-            print(f"{parser.prog}: warning: {w.message}", file=sys.stderr)
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     print(f"Wrote {out}: {USAGE[out.suffix.lower()].format(out=str(out))}")
 
 

@@ -6,16 +6,19 @@ over all ranks, `dump_tabular()` writes one row. Only rank 0 writes files.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from utils.mpi import broadcast, mpi_statistics_scalar, proc_id
+from utils.mpi import broadcast, launched_by_mpirun, mpi_statistics_scalar, proc_id
 
 PROGRESS_FILE = "progress.txt"
 CONFIG_FILE = "config.json"
@@ -68,10 +71,34 @@ def load_config(run_dir: str | Path) -> dict:
     if not Path(run_dir).is_dir():
         raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
     path = Path(run_dir) / CONFIG_FILE
+    runs_inside = sorted(p.parent for p in Path(run_dir).rglob(CONFIG_FILE))
+    if not path.exists() and runs_inside:
+        raise ValueError(
+            f"{run_dir} is a folder of runs, not a run; give one of them: "
+            + ", ".join(str(run) for run in runs_inside[:8])
+            + (f" (and {len(runs_inside) - 8} more)" if len(runs_inside) > 8 else "")
+        )
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"{path} is missing or not valid JSON ({e}).") from e
+
+
+def later_runs(run_dir: str | Path) -> list[Path]:
+    """The runs started after `run_dir` under the same name, which ppo() put beside it as
+    `<name>_1`, `<name>_2`, ... (it never overwrites a run): a command given `run_dir` may have
+    meant the latest of them."""
+    run_dir = Path(run_dir)
+    base, index = run_dir.name, 0
+    numbered = re.fullmatch(r"(?P<base>.+)_(?P<n>\d+)", run_dir.name)
+    if numbered and (run_dir.parent / numbered["base"] / CONFIG_FILE).exists():
+        base, index = numbered["base"], int(numbered["n"])
+    later = []
+    for sibling in run_dir.parent.glob(f"{glob.escape(base)}_*"):
+        n = re.fullmatch(rf"{re.escape(base)}_(\d+)", sibling.name)
+        if n and int(n[1]) > index and (sibling / CONFIG_FILE).exists():
+            later.append((int(n[1]), sibling))
+    return [path for _, path in sorted(later)]
 
 
 class Logger:
@@ -127,8 +154,9 @@ class Logger:
             self.tb_writer = tensorboard_writer(self.output_dir / "tb")
 
     def start_progress_bar(self, total: int, initial: int = 0) -> None:
-        """A bar over epochs on rank 0, only when stdout is a terminal and the run is not quiet."""
-        if proc_id() == 0 and not self.quiet and sys.stdout.isatty():
+        """A bar over epochs on rank 0, only when its output reaches a terminal and the run is
+        not quiet."""
+        if proc_id() == 0 and not self.quiet and output_reaches_a_terminal():
             self.progress_bar = tqdm(
                 total=total, initial=initial, unit="epoch", dynamic_ncols=True, file=sys.stdout
             )
@@ -225,6 +253,35 @@ class EpochLogger(Logger):
             super().log_tabular("Max" + key, stats[3])
             super().log_tabular("Min" + key, stats[2])
         self.epoch_dict[key] = []
+
+
+def output_reaches_a_terminal() -> bool:
+    """Is what this process prints shown on a terminal? Under mpirun a rank's stdout is a pipe to
+    the launcher, which passes every write on at once (a progress bar's carriage returns too), so
+    the question is whether the launcher's own stdout is a terminal."""
+    if sys.stdout.isatty():
+        return True
+    if not launched_by_mpirun():
+        return False
+    pid = os.getppid()
+    for _ in range(3):  # rank <- hydra_pmi_proxy <- mpirun: look a few parents up, no further
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip().startswith(("mpirun", "mpiexec")):
+                return os.readlink(f"/proc/{pid}/fd/1").startswith(("/dev/pts/", "/dev/tty"))
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):  # no /proc (not Linux), or the parent is gone
+            return False
+    return False
+
+
+def warnings_as_notes(prog: str) -> None:
+    """Show warnings as one line each on stderr, `prog: note: ...`: on a command line the file and
+    line that raised them are noise."""
+
+    def show(message, *args, **kwargs) -> None:
+        print(f"{prog}: note: {message}", file=sys.stderr, flush=True)
+
+    warnings.showwarning = show
 
 
 def tensorboard_writer(log_dir: Path):

@@ -4,8 +4,11 @@
 
 Every argument is a run directory or a folder holding run directories (found recursively by their
 progress.txt). Runs are grouped into experiments by the `exp_name` in their config.json (or their
-directory name without the `_s<seed>` suffix); the seeds of one experiment are drawn as their mean,
-with a band of one standard deviation across seeds around it. One subplot per value.
+directory name without the `_s<seed>` suffix) AND by their environment (env_id and env_kwargs):
+runs of different environments are never averaged. The seeds of one experiment are drawn as their
+mean, with a band of one standard deviation across seeds around it. A rerun of a seed that the
+experiment has already (`ppo_s0_1` beside `ppo_s0`) is not a new seed: the reruns form their own
+curve ("rerun 1"), and a note says so. One subplot per value.
 """
 
 from __future__ import annotations
@@ -14,19 +17,20 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from utils.logx import CONFIG_FILE, PROGRESS_FILE
+from utils.logx import CONFIG_FILE, PROGRESS_FILE, warnings_as_notes
 
 # A run, as load_runs() returns it: (run directory, config.json as a dict, progress.txt as columns).
 Run = tuple[Path, dict, dict[str, np.ndarray]]
 
 # data/<exp_name>/<exp_name>_s<seed>[_N]: logx adds _N instead of overwriting an existing run.
-_SEED_SUFFIX = re.compile(r"_s\d+(_\d+)?$")
+_SEED_SUFFIX = re.compile(r"_s(?P<seed>\d+)(_\d+)?$")
 
 
 def find_run_dirs(path: str | Path) -> list[Path]:
@@ -92,11 +96,39 @@ def experiment_name(run: Run) -> str:
     return config.get("exp_name") or _SEED_SUFFIX.sub("", run_dir.name)
 
 
-def group_runs(runs: Sequence[Run], key: Callable[[Run], str] = experiment_name) -> dict:
-    """Runs grouped by `key(run)`, in order of first appearance: {name: [run, ...]}."""
+def environment_name(run: Run) -> str:
+    """The environment a run trained on, with its gym.make kwargs: "ArmReach-v1 robot=xarm6"."""
+    _, config, _ = run
+    kwargs = " ".join(f"{k}={v}" for k, v in sorted(config.get("env_kwargs", {}).items()))
+    return " ".join(filter(None, [config.get("env_id") or "env?", kwargs]))
+
+
+def run_seed(run: Run) -> int | str:
+    run_dir, config, _ = run
+    match = _SEED_SUFFIX.search(run_dir.name)
+    return config.get("seed", int(match["seed"]) if match else str(run_dir))
+
+
+def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Runs grouped into curves, in order of first appearance: {label: [run, ...]}.
+
+    One curve per experiment and environment; within it, one run per seed. The n-th rerun of a
+    seed goes to the curve "rerun n" of that experiment (warned about, never averaged in).
+    """
     groups: dict[str, list[Run]] = {}
+    seen: dict[tuple, int] = {}
     for run in runs:
-        groups.setdefault(key(run), []).append(run)
+        experiment = (experiment_name(run), environment_name(run))
+        rerun = seen.get((*experiment, run_seed(run)), 0)
+        seen[(*experiment, run_seed(run))] = rerun + 1
+        label = f"{experiment[0]} on {experiment[1]}" + (f", rerun {rerun}" if rerun else "")
+        if rerun:
+            warnings.warn(
+                f"{run[0]} is a rerun of seed {run_seed(run)} of {experiment[0]} on "
+                f"{experiment[1]}: drawn as its own curve ({label!r}), not as another seed",
+                stacklevel=2,
+            )
+        groups.setdefault(label, []).append(run)
     return groups
 
 
@@ -126,7 +158,14 @@ def mean_and_std(runs: Sequence[Run], value: str, xaxis: str, smooth: int = 1):
     Seeds are aligned by row (epoch) and cut to the shortest run; x is the mean of the seeds' x
     at each row, which for TotalEnvInteracts or Epoch is the same value in every seed.
     """
-    n = min(len(table[xaxis]) for _, _, table in runs)
+    lengths = [len(table[xaxis]) for _, _, table in runs]
+    n = min(lengths)
+    if max(lengths) > n:
+        warnings.warn(
+            f"the seeds of one curve have {n} to {max(lengths)} rows; it is drawn over the first "
+            f"{n} ({', '.join(str(run_dir) for run_dir, _, _ in runs)})",
+            stacklevel=2,
+        )
     xs = np.stack([table[xaxis][:n] for _, _, table in runs])
     ys = np.stack([smooth_curve(table[value][:n], smooth) for _, _, table in runs])
     # Rows where a column has no value (EvalSuccessRate between evaluations, AverageEpRet of an
@@ -158,8 +197,10 @@ def plot_runs(
             the raw data.
 
     Returns:
-        The matplotlib Figure: per experiment, the mean over its seeds, with a band of one
-        standard deviation across seeds (no band for a single seed).
+        The matplotlib Figure: per experiment and environment, the mean over its seeds, with a
+        band of one standard deviation across seeds (no band for a single seed). Reruns of a
+        seed and seeds of unequal length are drawn as the module docstring says, with a
+        UserWarning.
 
     Raises:
         ValueError: when no run is found or a column is missing from a run.
@@ -187,7 +228,10 @@ def plot_runs(
         ax.set_ylabel(value)
         ax.grid(alpha=0.3)
         ax.legend(loc="best")
-    fig.suptitle("mean over seeds, band: one std across seeds")
+    counts = sorted({len(group) for group in groups.values()})
+    seeds = " or ".join(f"{n} seed{'s' if n > 1 else ''}" for n in counts)
+    band = ", band: one std across seeds" if counts[-1] > 1 else ""
+    fig.suptitle(f"each curve: the mean over its {seeds}{band}")
     if out is not None:
         fig.savefig(out, dpi=100)
     return fig
@@ -205,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="curves.png", help="Image file to write.")
     parser.add_argument("--smooth", type=int, default=1, help="Moving-average window (epochs).")
     args = parser.parse_args(argv)
+    warnings_as_notes(parser.prog)
     try:
         plot_runs(args.logdir, args.value, args.xaxis, args.out, args.smooth)
     except (ValueError, OSError) as e:

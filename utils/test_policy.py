@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from gymnasium.spaces import Box, Discrete
 
 import core
 from utils.checkpoint import actor_critic_from_checkpoint, load_run
-from utils.logx import CONFIG_FILE
+from utils.logx import CONFIG_FILE, later_runs, warnings_as_notes
 
 VIDEO_FORMATS = (".gif", ".mp4")
 
@@ -31,6 +32,12 @@ def load_actor_critic(
 ) -> tuple[core.MLPActorCritic, gym.Env, dict]:
     """(actor-critic with its obs_rms, a new env of the run's env_id, config) of a run directory."""
     config, checkpoint = load_run(run_dir)
+    if later := later_runs(run_dir):
+        warnings.warn(
+            f"{later[-1]} is a later run of the same name as {run_dir}, which this loads; "
+            "give the later one's directory if you meant it",
+            stacklevel=2,
+        )
     env_id = config.get("env_id")
     if env_id is None:
         raise ValueError(
@@ -44,7 +51,7 @@ def load_actor_critic(
 
     try:
         env = gym.make(env_id, **dict(config.get("env_kwargs", {}), render_mode=render_mode))
-    except gym.error.Error as e:
+    except (gym.error.Error, TypeError) as e:
         raise ValueError(f"cannot make the run's env {env_id!r}: {e}") from None
     try:
         ac = actor_critic_from_checkpoint(checkpoint, env.observation_space, env.action_space)
@@ -232,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         help="Cut episodes after this many steps.",
     )
     args = parser.parse_args(argv)
+    warnings_as_notes(parser.prog)
     try:
         if args.video is not None:
             check_video_path(args.video)  # fail before the episodes run, not after
