@@ -50,9 +50,9 @@ TIME_STEP = 0.01
 SUBSTEPS = 4
 # PyBullet's default gain (0.1) lags a 0.05 rad command by more than a control step at 10 ms.
 POSITION_GAIN = 0.3
-# Chosen by measurement (README, "ArmReach-v1"): PPO's defaults learn as fast with 0.5 as with 0,
-# and the trained policies touch the floor or themselves less; larger penalties slowed learning
-# down, because early random motion near the floor is punished more than the distance rewards.
+# Chosen by measurement (README, "ArmReach-v1"; Panda, seed 0, 200k steps of PPO's defaults):
+# 0, 0.5 and 2 all reached 95% evaluation success at 120k steps; on 100 unseen episodes the
+# policy trained with 0 collided in 8, with 0.5 in 2, with 2 in 3 (and succeeded on 95%, not 98%).
 COLLISION_PENALTY = 0.5
 # Target box for a URDF without a preset, in units of the arm's reach (module docstring).
 CUSTOM_TARGET_LOW = (0.3, -0.25, 0.15)

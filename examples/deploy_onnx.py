@@ -1,7 +1,7 @@
 """Run an exported policy at a fixed control rate, as on a robot's computer: no torch needed.
 
-    python -m utils.export data/ppo/ppo_s0 --out policy.onnx
-    python examples/deploy_onnx.py policy.onnx [--episodes 10] [--seed 0] [--no-realtime]
+    python -m utils.export data/ppo/ppo_s0      # writes data/ppo/ppo_s0/policy.onnx
+    python examples/deploy_onnx.py data/ppo/ppo_s0/policy.onnx [--episodes 10] [--seed 0] [--no-realtime]
 
 Imports only numpy, onnxruntime, gymnasium and this repository's envs (which registers
 ArmReach-v0). The env is rebuilt from the model's metadata (env_id, env_kwargs). Every 40 ms
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--episodes={args.episodes} must be at least 1.")
     if not Path(args.policy).is_file():
         parser.exit(2, f"{parser.prog}: error: {args.policy} does not exist; export a run with "
-                       "python -m utils.export RUN --out policy.onnx.\n")  # fmt: skip
+                       "python -m utils.export RUN (it writes RUN/policy.onnx).\n")  # fmt: skip
     try:
         session, metadata = load_policy(args.policy)
     except Exception as e:  # onnxruntime's load errors share no base class below Exception
