@@ -89,11 +89,11 @@ class MLPCategoricalActor(Actor):
 
 
 class MLPGaussianActor(Actor):
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes, activation):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes, activation, log_std_init=-0.5):
         super().__init__()
-        # State-independent log std, as in Spinning Up: exp(-0.5) ~ 0.6 keeps early actions
-        # inside a [-1, 1] action box most of the time while still exploring.
-        self.log_std = nn.Parameter(torch.full((act_dim,), -0.5))
+        # A state-independent log std, learned. Spinning Up starts it at -0.5 (std 0.6, early
+        # actions mostly inside a [-1, 1] box); CleanRL and Stable-Baselines3 at 0 (std 1).
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
         self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
 
     def _distribution(self, obs):
@@ -135,11 +135,13 @@ class MLPActorCritic(nn.Module):
         hidden_sizes=(64, 64),
         activation=nn.Tanh,
         normalize_obs: bool = False,
+        log_std_init: float = -0.5,
     ):
         super().__init__()
         obs_dim = observation_space.shape[0]
         if isinstance(action_space, Box):
-            self.pi = MLPGaussianActor(obs_dim, action_space.shape[0], hidden_sizes, activation)
+            act_dim = action_space.shape[0]
+            self.pi = MLPGaussianActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init)
         elif isinstance(action_space, Discrete):
             self.pi = MLPCategoricalActor(obs_dim, action_space.n, hidden_sizes, activation)
         else:

@@ -103,38 +103,68 @@ def check_finite_grads(name: str, module: torch.nn.Module) -> None:
         raise FloatingPointError(f"NaN or inf in the gradient of {name}")
 
 
-def update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, loss="clip", beta=1.0):
-    """Gradient steps on the policy; returns the number of steps taken. Collective.
+def minibatches_of(data: dict, passes: int, minibatches: int):
+    """`passes` passes over the rank's data, each cut into `minibatches` minibatches of shuffled
+    transitions (each transition once per pass). One minibatch is the whole batch, in order:
+    shuffling would change nothing but the rounding (Spinning Up's update stays bit for bit)."""
+    n = len(data["obs"])
+    for _ in range(passes):
+        if minibatches == 1:
+            yield data
+            continue
+        for idx in torch.tensor_split(torch.randperm(n), minibatches):
+            yield {k: v[idx] for k, v in data.items()}
 
-    With the clipped loss, stop as soon as the KL averaged over ranks exceeds 1.5 * target_kl:
-    the clip alone does not bound how far many steps on the same batch can move the policy, and
-    1.5 gives the usual slack around the target (Spinning Up). Every rank sees the same average,
-    so all ranks stop at the same step and the gradient Allreduce stays matched.
+
+def gradient_step(module, optimizer, loss, max_grad_norm: float, name: str) -> None:
+    """Backward, average the gradients over ranks (collective), clip their norm, step."""
+    check_finite(name, loss.detach())
+    loss.backward()
+    mpi_avg_grads(module)
+    check_finite_grads(name, module)
+    if max_grad_norm > 0:  # after the average: every rank clips the same gradient alike
+        torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
+    optimizer.step()
+
+
+def update_pi(
+    ac,
+    pi_optimizer,
+    data,
+    clip_ratio,
+    train_pi_iters,
+    target_kl,
+    loss="clip",
+    beta=1.0,
+    minibatches=1,
+    max_grad_norm=0.0,
+):
+    """Gradient steps on the policy, train_pi_iters passes over the data in `minibatches`
+    minibatches each; returns the number of steps taken. Collective.
+
+    With the clipped loss, stop as soon as the KL averaged over ranks exceeds 1.5 * target_kl,
+    checked before every step on the minibatch it would take: the clip alone does not bound how
+    far many steps on the same data can move the policy, and 1.5 gives the usual slack around
+    the target (Spinning Up). Every rank sees the same average, so all ranks stop at the same
+    step and the gradient Allreduce stays matched.
     """
-    for i in range(train_pi_iters):
+    steps = 0
+    for batch in minibatches_of(data, train_pi_iters, minibatches):
         pi_optimizer.zero_grad(set_to_none=False)  # keep .grad as views of mpi_avg_grads' buffer
-        loss_pi, pi_info = compute_loss_pi(ac, data, clip_ratio, loss, beta)
-        kl = mpi_avg(pi_info["kl"])
-        if loss == "clip" and kl > 1.5 * target_kl:
-            return i
-        check_finite("LossPi", loss_pi.detach())
-        loss_pi.backward()
-        mpi_avg_grads(ac.pi)
-        check_finite_grads("LossPi", ac.pi)
-        pi_optimizer.step()
-    return train_pi_iters
+        loss_pi, pi_info = compute_loss_pi(ac, batch, clip_ratio, loss, beta)
+        if loss == "clip" and mpi_avg(pi_info["kl"]) > 1.5 * target_kl:
+            return steps
+        gradient_step(ac.pi, pi_optimizer, loss_pi, max_grad_norm, "LossPi")
+        steps += 1
+    return steps
 
 
-def update_v(ac, vf_optimizer, data, train_v_iters) -> None:
-    """Gradient steps on the value function. Collective (the gradient Allreduce)."""
-    for _ in range(train_v_iters):
+def update_v(ac, vf_optimizer, data, train_v_iters, minibatches=1, max_grad_norm=0.0) -> None:
+    """Gradient steps on the value function: train_v_iters passes over the data in
+    `minibatches` minibatches each. Collective (the gradient Allreduce)."""
+    for batch in minibatches_of(data, train_v_iters, minibatches):
         vf_optimizer.zero_grad(set_to_none=False)
-        loss_v = compute_loss_v(ac, data)
-        check_finite("LossV", loss_v.detach())
-        loss_v.backward()
-        mpi_avg_grads(ac.v)
-        check_finite_grads("LossV", ac.v)
-        vf_optimizer.step()
+        gradient_step(ac.v, vf_optimizer, compute_loss_v(ac, batch), max_grad_norm, "LossV")
 
 
 def adapt_kl_penalty(beta: float, kl: float, target_kl: float) -> float:
@@ -292,8 +322,10 @@ def update(
     clip_ratio,
     train_pi_iters,
     train_v_iters,
+    minibatches,
     target_kl,
     loss,
+    max_grad_norm,
 ) -> dict:
     """One PPO update on the epoch's data; returns what is logged of it. Collective."""
     check_finite("the rewards-to-go", data["ret"])
@@ -301,8 +333,19 @@ def update(
     with torch.no_grad():
         pi_l_old, pi_info_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)
         v_l_old = compute_loss_v(ac, data).item()
-    stop_iter = update_pi(ac, pi_optimizer, data, clip_ratio, train_pi_iters, target_kl, loss, beta)
-    update_v(ac, vf_optimizer, data, train_v_iters)
+    stop_iter = update_pi(
+        ac,
+        pi_optimizer,
+        data,
+        clip_ratio,
+        train_pi_iters,
+        target_kl,
+        loss,
+        beta,
+        minibatches,
+        max_grad_norm,
+    )
+    update_v(ac, vf_optimizer, data, train_v_iters, minibatches, max_grad_norm)
     with torch.no_grad():
         loss_pi, pi_info = compute_loss_pi(ac, data, clip_ratio, loss, beta)
         loss_v = compute_loss_v(ac, data).item()
@@ -399,6 +442,10 @@ def ppo(
     *,
     loss="clip",
     kl_beta=1.0,
+    minibatches=1,
+    max_grad_norm=0.0,
+    anneal_lr=False,
+    log_std_init=-0.5,
     envs_per_proc=20,
     normalize_obs=True,
     ortho_init=True,
@@ -452,9 +499,10 @@ def ppo(
             a tensor of shape (batch,) with the value estimates.
 
             The constructor is called as ``actor_critic(obs_space, act_space,
-            normalize_obs=normalize_obs, **ac_kwargs)``; ``pi`` and ``v`` take normalized
-            observations, ``step`` and ``act`` raw ones, and the object has ``obs_rms`` (the
-            normalizer, or None) and ``normalize(obs)``, as core.MLPActorCritic does.
+            normalize_obs=normalize_obs, log_std_init=log_std_init, **ac_kwargs)``; ``pi``
+            and ``v`` take normalized observations, ``step`` and ``act`` raw ones, and the
+            object has ``obs_rms`` (the normalizer, or None) and ``normalize(obs)``, as
+            core.MLPActorCritic does.
 
         ac_kwargs (dict): Any kwargs appropriate for the ActorCritic object you provided to
             PPO, e.g. ``dict(hidden_sizes=(64, 64))``.
@@ -481,11 +529,12 @@ def ppo(
 
         vf_lr (float): Learning rate for the value function optimizer.
 
-        train_pi_iters (int): Maximum number of gradient descent steps to take on the policy
-            loss per epoch. (Early stopping may cause the optimizer to take fewer than this.)
+        train_pi_iters (int): Number of passes over the epoch's data for the policy, each of
+            `minibatches` gradient steps (with minibatches=1, Spinning Up's maximum number of
+            gradient steps per epoch). Early stopping may cut it short.
 
-        train_v_iters (int): Number of gradient descent steps to take on the value function
-            per epoch.
+        train_v_iters (int): Number of passes over the epoch's data for the value function,
+            each of `minibatches` gradient steps.
 
         lam (float): Lambda for GAE-Lambda, in (0, 1]. (Always between 0 and 1, close to 1.)
 
@@ -509,6 +558,24 @@ def ppo(
         kl_beta (float): Initial coefficient of the KL penalty with loss="penalty"; after each
             update it is halved when the KL came out under target_kl / 1.5 and doubled over
             target_kl * 1.5.
+
+        minibatches (int): Number of minibatches each pass over the epoch's data is cut into:
+            each of the train_pi_iters (train_v_iters) passes shuffles the rank's transitions and
+            takes one gradient step per minibatch, every transition used once per pass; with
+            MPI, each rank's minibatch is its share and the gradients are averaged. 1: one
+            full-batch step per pass (Spinning Up).
+
+        max_grad_norm (float): Clip the norm of each network's gradient, averaged over ranks,
+            to this before every step (CleanRL and Stable-Baselines3: 0.5); 0 turns it off
+            (Spinning Up).
+
+        anneal_lr (bool): Lower both learning rates linearly from pi_lr and vf_lr at the first
+            epoch to 0 after the last (CleanRL's default); --no-anneal_lr keeps them constant
+            (Spinning Up).
+
+        log_std_init (float): Initial log standard deviation of the Gaussian policy, the same
+            for every action dimension, learned from there (Spinning Up: -0.5, std 0.61;
+            CleanRL and Stable-Baselines3: 0, std 1).
 
         envs_per_proc (int): Number of environments each rank steps as a batch, with one
             policy call per step for all of them.
@@ -581,7 +648,13 @@ def ppo(
         logger.save_config(config)  # on resume too: it records the epochs trained to
         logger.announce(f"Run directory: {logger.output_dir}")
 
-        ac = actor_critic(obs_space, act_space, normalize_obs=normalize_obs, **ac_kwargs)
+        ac = actor_critic(
+            obs_space,
+            act_space,
+            normalize_obs=normalize_obs,
+            log_std_init=log_std_init,
+            **ac_kwargs,
+        )
         if ortho_init:
             core.orthogonal_init(ac)
         sync_params(ac)  # identical starting parameters on every rank
@@ -598,8 +671,10 @@ def ppo(
             clip_ratio=clip_ratio,
             train_pi_iters=train_pi_iters,
             train_v_iters=train_v_iters,
+            minibatches=minibatches,
             target_kl=target_kl,
             loss=loss,
+            max_grad_norm=max_grad_norm,
         )
 
         progress = Progress(kl_beta=kl_beta)
@@ -613,6 +688,9 @@ def ppo(
 
         for epoch in range(progress.epoch + 1, epochs):
             epoch_start = time.time()
+            if anneal_lr:  # linearly, from the full rate at epoch 0 to 0 after the last epoch
+                for optimizer, lr in [(pi_optimizer, pi_lr), (vf_optimizer, vf_lr)]:
+                    optimizer.param_groups[0]["lr"] = lr * (1 - epoch / epochs)
             collect_epoch(ac, envs, buf, logger, local_steps_per_env, max_ep_len, epoch)
             data = normalize_advantages(buf.get())
             if ac.obs_rms is not None:
@@ -625,7 +703,7 @@ def ppo(
                     f"last checkpoint in {logger.output_dir} is the last good one. Lower pi_lr or "
                     "vf_lr, or check the scale of the environment's rewards."
                 ) from None
-            if stats["StopIter"] < train_pi_iters:
+            if stats["StopIter"] < train_pi_iters * minibatches:
                 logger.log(f"Early stopping at step {stats['StopIter']} due to reaching max kl.")
             logger.store(**stats)
             if loss == "penalty":

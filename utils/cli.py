@@ -194,6 +194,7 @@ def check_arguments(ranks: int, **kwargs) -> None:
         "epochs",
         "train_pi_iters",
         "train_v_iters",
+        "minibatches",
         "max_ep_len",
         "save_freq",
     ):
@@ -210,6 +211,8 @@ def check_arguments(ranks: int, **kwargs) -> None:
     for name in ("gamma", "lam"):
         if not 0 < kwargs[name] <= 1:
             raise ValueError(f"{name}={kwargs[name]} must be in (0, 1].")
+    if kwargs["max_grad_norm"] < 0:
+        raise ValueError(f"max_grad_norm={kwargs['max_grad_norm']} must be >= 0 (0: no clipping).")
     if kwargs["loss"] not in LOSSES:
         raise ValueError(f"loss={kwargs['loss']!r} is not one of {LOSSES}.")
     if kwargs["envs_per_proc"] <= 0:
@@ -220,6 +223,13 @@ def check_arguments(ranks: int, **kwargs) -> None:
             f"steps_per_epoch={kwargs['steps_per_epoch']} must be a multiple of MPI ranks "
             f"({ranks}) x envs_per_proc ({kwargs['envs_per_proc']}) = {n_envs}, so that "
             "every environment collects the same number of steps; change one of them."
+        )
+    local_batch = kwargs["steps_per_epoch"] // ranks
+    if kwargs["minibatches"] > local_batch:
+        raise ValueError(
+            f"minibatches={kwargs['minibatches']} is more than the {local_batch} transitions each "
+            f"of the {ranks} ranks collects per epoch (steps_per_epoch / ranks); use fewer "
+            "minibatches or more steps_per_epoch."
         )
 
 
