@@ -8,6 +8,7 @@ non-zero exit, which the pytest side reports with this output.
 
 import sys
 import tempfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -122,6 +123,31 @@ def check_ranks_end_with_identical_parameters():
     params = gather(np.concatenate([flat_params(ac), ac.obs_rms.mean.numpy()]))
     if proc_id() == 0:
         assert all(np.array_equal(params[0], p) for p in params[1:]), "ranks diverged"
+
+
+def check_ranks_end_with_identical_parameters_after_minibatch_updates():
+    """Shuffled minibatches differ per rank (each its own generator), the averaged gradients
+    and the clipped steps do not; the KL stop is taken by all ranks at the same step."""
+    out = broadcast(tempfile.mkdtemp() if proc_id() == 0 else None)
+    ac = ppo.ppo(
+        lambda: gym.make("ArmReach-v0"),
+        ac_kwargs=dict(hidden_sizes=(32, 32)),
+        steps_per_epoch=800,
+        epochs=2,
+        train_pi_iters=4,
+        train_v_iters=4,
+        minibatches=5,
+        max_grad_norm=0.5,
+        anneal_lr=True,
+        envs_per_proc=4,
+        logger_kwargs=dict(output_dir=out),
+    )
+    params = gather(np.concatenate([flat_params(ac), ac.obs_rms.mean.numpy()]))
+    if proc_id() == 0:
+        assert all(np.array_equal(params[0], p) for p in params[1:]), "ranks diverged"
+        header, *rows = (Path(out) / "progress.txt").read_text().splitlines()
+        stop_iter = [float(r.split("\t")[header.split("\t").index("StopIter")]) for r in rows]
+        assert all(0 < s <= 4 * 5 for s in stop_iter), stop_iter
 
 
 def check_failing_rank_stops_the_job():

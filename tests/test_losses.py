@@ -92,3 +92,41 @@ def test_penalty_loss_is_surrogate_plus_beta_times_kl_and_does_not_stop_early():
 @pytest.mark.parametrize("kl, expected", [(0.001, 0.5), (0.01, 1.0), (0.1, 2.0)])
 def test_kl_penalty_coefficient_halves_under_and_doubles_over_the_target(kl, expected):
     assert ppo.adapt_kl_penalty(1.0, kl, target_kl=0.01) == expected
+
+
+def test_each_minibatch_pass_uses_every_transition_exactly_once_in_a_new_order():
+    data = dict(obs=torch.arange(10.0)[:, None], ret=torch.arange(10.0))
+    batches = list(ppo.minibatches_of(data, passes=3, minibatches=4))
+    assert len(batches) == 12
+    assert sorted(len(b["ret"]) for b in batches[:4]) == [2, 2, 3, 3]
+    orders = []
+    for p in range(3):
+        seen = torch.cat([b["ret"] for b in batches[4 * p : 4 * p + 4]])
+        assert sorted(seen.tolist()) == list(range(10))  # every transition once per pass
+        for b in batches[4 * p : 4 * p + 4]:
+            assert (b["obs"][:, 0] == b["ret"]).all()  # fields stay aligned
+        orders.append(seen.tolist())
+    assert orders[0] != orders[1] or orders[1] != orders[2], "passes are shuffled anew"
+    # One minibatch: the whole batch as it is, once per pass (Spinning Up's full-batch steps).
+    assert all(b is data for b in ppo.minibatches_of(data, passes=2, minibatches=1))
+
+
+def test_kl_early_stopping_is_checked_before_every_minibatch_step():
+    ac, data = constructed_batch([1.0] * 256, list(np.random.default_rng(0).normal(size=256)))
+    optimizer = Adam(ac.pi.parameters(), lr=0.05)
+    # The first minibatch step sees pi == pi_old (KL 0) and is taken; it moves the policy, so
+    # the check before the second minibatch of the same pass stops the update.
+    steps = ppo.update_pi(ac, optimizer, data, 0.2, 10, target_kl=1e-9, minibatches=8)
+    assert steps == 1
+    steps = ppo.update_pi(ac, Adam(ac.pi.parameters(), lr=1e-5), data, 0.2, 3, 10.0, minibatches=8)
+    assert steps == 3 * 8  # a generous target: every minibatch of every pass
+
+
+def test_gradient_norm_clipping_bounds_the_step_of_each_network():
+    ac, data = constructed_batch([1.0] * 64, list(np.random.default_rng(1).normal(size=64) * 100))
+    optimizer = torch.optim.SGD(ac.pi.parameters(), lr=1.0)
+    before = torch.cat([p.detach().flatten().clone() for p in ac.pi.parameters()])
+    ppo.update_pi(ac, optimizer, data, 0.2, 1, target_kl=10.0, max_grad_norm=0.5)
+    after = torch.cat([p.detach().flatten() for p in ac.pi.parameters()])
+    # Plain SGD with lr 1: the step is the clipped gradient, whose norm is at most 0.5.
+    assert (after - before).norm().item() == pytest.approx(0.5, rel=1e-4)

@@ -1,0 +1,94 @@
+"""End-to-end training throughput against stepping the envs alone, on the same cores, in one run.
+
+training: `python ppo.py --env ENV --cpu N --epochs E` with ppo()'s defaults; its StepsPerSec
+          column (env steps per second over all ranks, collection and update included), the
+          median over the epochs after the first (which pays for warming up).
+env-only: the same N processes under mpirun, each stepping ppo()'s default number of envs
+          (envs_per_proc) in turn with pre-drawn Gaussian actions of the policy's starting
+          std, resets included, no policy and no update: the sum of their steps/s.
+The two alternate, `--repeats` times; the table shows medians and their ratio (goal >= 0.6).
+
+    python bench/throughput.py [--env ArmReach-v0] [--cpu 2] [--epochs 6] [--repeats 3]
+"""
+
+import argparse
+import inspect
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+import ppo  # noqa: E402
+from bench.rollout_speed import env_only_rate  # noqa: E402
+from utils.mpi import find_mpirun, mpi_sum, proc_id  # noqa: E402
+
+DEFAULTS = {k: p.default for k, p in inspect.signature(ppo.ppo).parameters.items()}
+
+
+def training_rate(env_id: str, cpu: int, epochs: int) -> float:
+    with tempfile.TemporaryDirectory() as data_dir:
+        cmd = [sys.executable, "ppo.py", "--env", env_id, "--cpu", str(cpu)]
+        cmd += ["--epochs", str(epochs), "--data_dir", data_dir, "--quiet"]
+        subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
+        header, *rows = (Path(data_dir) / "ppo" / "ppo_s0" / "progress.txt").read_text().split("\n")
+        column = header.split("\t").index("StepsPerSec")
+        rates = [float(row.split("\t")[column]) for row in rows if row]
+    return statistics.median(rates[1:])
+
+
+def env_only_total(env_id: str, cpu: int, steps: int, seed: int) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    env.update(MKL_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    cmd = [find_mpirun(), "-np", str(cpu), sys.executable, __file__, "--part", "env"]
+    cmd += ["--env", env_id, "--steps", str(steps), "--seed", str(seed)]
+    result = subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])["steps_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="ArmReach-v0", help="Gymnasium env id")
+    parser.add_argument("--cpu", type=int, default=2, help="MPI ranks (processes) of both")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of each training run")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating measurements of each")
+    parser.add_argument("--steps", type=int, default=8000, help="env-only steps per process")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=["env"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    k = DEFAULTS["envs_per_proc"]
+    if args.part == "env":  # one of the env-only processes, under mpirun
+        import envs  # noqa: F401  (registers ArmReach)
+
+        rate = env_only_rate(k, args.steps // k, seed=args.seed + 1000 * proc_id(), env_id=args.env)
+        total = mpi_sum(rate)
+        if proc_id() == 0:
+            print(json.dumps(dict(steps_per_s=float(total))), flush=True)
+        return
+
+    training, env_only = [], []
+    for r in range(args.repeats):
+        training.append(training_rate(args.env, args.cpu, args.epochs))
+        env_only.append(env_only_total(args.env, args.cpu, args.steps, seed=r))
+    train, alone = statistics.median(training), statistics.median(env_only)
+    print(
+        f"Throughput on {args.env}, {args.cpu} processes, {k} envs each, median of {args.repeats}"
+    )
+    print(f"| {'measurement':<52} | {'env steps/s':>11} |")
+    print(f"|{'-' * 54}|{'-' * 13}|")
+    print(f"| {'training, ppo.py defaults (StepsPerSec)':<52} | {train:>11.0f} |")
+    print(f"| {'env-only stepping, the same processes and envs':<52} | {alone:>11.0f} |")
+    print(f"| {'ratio training / env-only (goal >= 0.6)':<52} | {train / alone:>11.2f} |")
+    print(
+        f"command: python bench/throughput.py --env {args.env} --cpu {args.cpu} "
+        f"--epochs {args.epochs} --repeats {args.repeats} --steps {args.steps}"
+    )
+
+
+if __name__ == "__main__":
+    main()
