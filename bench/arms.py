@@ -3,9 +3,9 @@
 For each arm and seed this runs, as a subprocess,
 
     python ppo.py --env ArmReach-v1 --env_kwargs robot=NAME [KEY=VALUE ...] --cpu 2
-        --epochs E --eval_freq 2 --seed S --data_dir DIR --quiet
+        --epochs E --eval_freq F --seed S --data_dir DIR --quiet
 
-and reads progress.txt back: every 2 epochs (8000 env steps) the deterministic policy runs 50
+and reads progress.txt back: every 8000 env steps (F epochs) the deterministic policy runs 50
 evaluation episodes on seeds that training never uses. Printed per arm: how many seeds reached
 >= 95% evaluation success, the median env steps to get there with the range over seeds, the final
 success rate (mean over seeds) and the wall-clock of a whole run (median), then the command that
@@ -31,9 +31,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from envs.robots import PRESETS  # noqa: E402  (after the path: run from anywhere)
+from utils.cli import read_signature  # noqa: E402
 
 SUCCESS_GOAL = 0.95
-STEPS_PER_EPOCH = 4000  # ppo()'s default
+STEPS_PER_EPOCH = read_signature()[0]["steps_per_epoch"]  # ppo()'s default
+EVAL_FREQ = max(1, 8000 // STEPS_PER_EPOCH)  # epochs between evaluations: every 8000 steps
 
 
 def train(robot: str, seed: int, args: argparse.Namespace) -> dict:
@@ -41,7 +43,8 @@ def train(robot: str, seed: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as data_dir:
         cmd = [sys.executable, "ppo.py", "--env", "ArmReach-v1"]
         cmd += ["--env_kwargs", f"robot={robot}", *args.env_kwargs]
-        cmd += ["--cpu", str(args.cpu), "--epochs", str(args.epochs), "--eval_freq", "2"]
+        cmd += ["--cpu", str(args.cpu), "--epochs", str(args.epochs)]
+        cmd += ["--eval_freq", str(EVAL_FREQ)]
         cmd += ["--seed", str(seed), "--data_dir", data_dir, "--quiet"]
         start = time.perf_counter()
         subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
@@ -74,7 +77,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arms", nargs="+", default=sorted(PRESETS), choices=sorted(PRESETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=50, help="4000 env steps each")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=200_000 // STEPS_PER_EPOCH,
+        help=f"{STEPS_PER_EPOCH} env steps each (ppo()'s steps_per_epoch)",
+    )
     parser.add_argument("--cpu", type=int, default=2, help="MPI ranks per run")
     parser.add_argument(
         "--env_kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="more env arguments"

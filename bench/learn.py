@@ -33,12 +33,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from utils.cli import read_signature  # noqa: E402
+
 SUCCESS_GOAL = 0.95
 
 
 def run_ours(seed: int, steps: int, eval_every: int, episodes: int, cpu: int) -> list[dict]:
     """Train with the command line, read each evaluation back from progress.txt."""
-    steps_per_epoch = 4000  # ppo()'s default
+    steps_per_epoch = read_signature()[0]["steps_per_epoch"]  # ppo()'s default
     if eval_every % steps_per_epoch or steps % steps_per_epoch:
         raise ValueError(f"--steps and --eval_every must be multiples of {steps_per_epoch}")
     with tempfile.TemporaryDirectory() as data_dir:

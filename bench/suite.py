@@ -15,6 +15,7 @@ Hopper and HalfCheetah need `mujoco` (pinned in requirements.txt).
 """
 
 import argparse
+import math
 import statistics
 import subprocess
 import sys
@@ -23,7 +24,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STEPS_PER_EPOCH = 4000  # ppo()'s default
+sys.path.insert(0, str(REPO))
+from utils.cli import read_signature  # noqa: E402
+
+STEPS_PER_EPOCH = read_signature()[0]["steps_per_epoch"]  # ppo()'s default
 STEPS = {"ArmReach-v0": 200_000, "Hopper-v5": 1_000_000, "HalfCheetah-v5": 1_000_000}
 CLEANRL = {"Hopper-v5": "2383 +- 272 (v4)", "HalfCheetah-v5": "1443 +- 46 (v4)"}
 
@@ -45,9 +49,10 @@ def train(env_id: str, seed: int, steps: int, cpu: int) -> dict:
         for row in rows
         if row
     ]
-    last = table[-max(1, len(table) // 10) :]
+    # Epochs in which no episode ended (1000-step episodes, short epochs) have no return: NaN.
+    last = [row["AverageEpRet"] for row in table[-max(1, len(table) // 10) :]]
     return dict(
-        ret=statistics.mean(row["AverageEpRet"] for row in last),
+        ret=statistics.mean(ret for ret in last if not math.isnan(ret)),
         success=table[-1].get("EvalSuccessRate"),
         steps_per_s=statistics.median(row["StepsPerSec"] for row in table[1:] or table),
         wall=wall,
