@@ -61,8 +61,9 @@ def train(env_id: str, seed: int, steps: int, cpu: int) -> dict:
 
 def mean_std(values) -> str:
     values = list(values)
-    std = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.0f} +- {std:.0f}"
+    mean, std = statistics.mean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
+    digits = 0 if abs(mean) >= 100 else 2  # MuJoCo returns in the thousands, ArmReach's near -2
+    return f"{mean:.{digits}f} +- {std:.{digits}f}"
 
 
 def main() -> None:

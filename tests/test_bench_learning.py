@@ -14,7 +14,7 @@ def test_suite_bench_prints_a_row_per_env_with_the_published_figure_and_its_comm
     assert_ok(result)
     rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if "-v" in line}
     arm = [cell.strip() for cell in rows["ArmReach-v0"].split("|")[1:-1]]
-    assert arm[1] == "8000" and re.fullmatch(r"-?\d+ \+- \d+", arm[2])
+    assert arm[1] == "8000" and re.fullmatch(r"-?\d+\.\d\d \+- \d+\.\d\d", arm[2])
     assert 0 <= float(arm[3]) <= 1 and float(arm[4]) > 0 and arm[6] == "n/a"
     hopper = [cell.strip() for cell in rows["Hopper-v5"].split("|")[1:-1]]
     assert hopper[3] == "n/a" and hopper[6] == "2383 +- 272 (v4)"  # no is_success; CleanRL's
