@@ -132,3 +132,26 @@ def test_evaluation_runs_the_deterministic_policy_on_fixed_unseen_seeds(tmp_path
     result = run_policy(env, get_action, episodes=4, seed=ppo.EVAL_SEED)
     assert rows[-1]["EvalEpRet"] == pytest.approx(result["avg_return"], rel=1e-5)
     assert rows[-1]["EvalSuccessRate"] == pytest.approx(result["success_rate"])
+
+
+def test_envs_and_logger_are_closed_when_training_raises(tmp_path):
+    from tests.faulty_envs import arm_reach_with_fault
+
+    made = []
+
+    def env_fn():
+        made.append(arm_reach_with_fault("raise", 30)())
+        return made[-1]
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        ppo.ppo(
+            env_fn,
+            steps_per_epoch=400,
+            envs_per_proc=2,
+            epochs=2,
+            eval_freq=1,
+            quiet=True,
+            logger_kwargs=dict(output_dir=str(tmp_path)),
+        )
+    assert len(made) == 3  # two training envs and the evaluation env
+    assert all(env.unwrapped.client is None for env in made), "a PyBullet client was left open"
