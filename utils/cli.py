@@ -122,14 +122,8 @@ def key_value(text: str) -> tuple[str, object]:
         return key, value
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
-    """The parser of ppo.py, and the names of its flags that are ppo() arguments."""
-    parser = argparse.ArgumentParser(
-        prog="ppo.py",
-        description="Train a policy with PPO on a Gymnasium environment (see ppo.ppo for details).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        allow_abbrev=False,
-    )
+def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    """--env and --env_kwargs, as ppo.py and utils.sweep take them."""
     parser.add_argument("--env", type=str, default="ArmReach-v0", help="Gymnasium env id.")
     parser.add_argument(
         "--env_kwargs",
@@ -140,6 +134,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
         metavar="KEY=VALUE",
         help="Keyword arguments of gym.make, e.g. robot=franka_panda (values parsed as JSON).",
     )
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
+    """The parser of ppo.py, and the names of its flags that are ppo() arguments."""
+    parser = argparse.ArgumentParser(
+        prog="ppo.py",
+        description="Train a policy with PPO on a Gymnasium environment (see ppo.ppo for details).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    add_env_arguments(parser)
     parser.add_argument("--hid", type=positive_int, default=64, help="Units per hidden layer.")
     parser.add_argument("--l", type=positive_int, default=2, help="Number of hidden layers.")
     parser.add_argument(

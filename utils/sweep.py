@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from utils.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from utils.cli import docstring_arguments, key_value, read_signature
+from utils.cli import add_env_arguments, docstring_arguments, read_signature
 from utils.logx import PROGRESS_FILE, load_config
 from utils.plot import read_progress
 
@@ -361,20 +361,11 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("--env", default="ArmReach-v0", help="Gymnasium env id.")
+    add_env_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="Seeds of each setting.")
     parser.add_argument("--name", default="sweep", help="The sweep's folder and name prefix.")
     parser.add_argument("--data_dir", "--data-dir", default="data", help="Where its folder goes.")
     parser.add_argument("--cpu", type=int, default=1, help="MPI ranks of each run.")
-    parser.add_argument(
-        "--env_kwargs",
-        "--env-kwargs",
-        type=key_value,
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Keyword arguments of gym.make for every run (values parsed as JSON).",
-    )
     allowed = sweepable_arguments()
     docs = docstring_arguments(read_signature()[1])
     docs.update(hid="Units per hidden layer.", l="Hidden layers.")
