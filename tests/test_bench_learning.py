@@ -12,7 +12,8 @@ def test_suite_bench_prints_a_row_per_env_with_the_published_figure_and_its_comm
         + ["--steps", "8000", "--cpu", "1"]
     )
     assert_ok(result)
-    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if "-v" in line}
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    rows = {line.split("|")[1].strip(): line for line in table}
     arm = [cell.strip() for cell in rows["ArmReach-v0"].split("|")[1:-1]]
     assert arm[1] == "8000" and re.fullmatch(r"-?\d+\.\d\d \+- \d+\.\d\d", arm[2])
     assert 0 <= float(arm[3]) <= 1 and float(arm[4]) > 0 and arm[6] == "n/a"

@@ -81,7 +81,7 @@ def test_sweep_runs_every_setting_and_seed_skips_finished_runs_and_plot_groups_b
     # Another fixed value under the same name would mix foreign runs into the settings.
     results = sweep("ArmReach-v0", [0], "lr", tmp_path, pi_lr=[3e-4, 1e-3], **dict(TINY, lam=0.9))
     assert [r["status"] for r in results] == ["failed", "failed"]
-    assert "was run with lam=0.97, not 0.9" in results[0]["error"]
+    assert "was run with lam=0.95, not 0.9" in results[0]["error"]
 
     # More epochs: the seed-0 runs continue from their checkpoints instead of starting over.
     results = sweep("ArmReach-v0", [0], "lr", tmp_path, pi_lr=[3e-4, 1e-3], **dict(TINY, epochs=3))
