@@ -39,7 +39,6 @@ up to ~0.04 rad (~2 cm at the flange) per step: an IK controller reaches any tar
 """
 
 import math
-import time
 from typing import Any
 
 import gymnasium as gym
@@ -47,7 +46,7 @@ import numpy as np
 import pybullet_data
 
 from envs import reach
-from envs.bullet import connect, pybullet
+from envs.bullet import connect, pybullet, render
 
 HOME_POSE = np.array([0.0, 0.4, 0.0, -1.6, 0.0, 1.1, 0.0])
 HOME_NOISE = 0.05
@@ -200,22 +199,7 @@ class ArmReachEnv(gym.Env[np.ndarray, np.ndarray]):
         return obs, {"is_success": distance <= SUCCESS_DISTANCE, "distance": distance}
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode == "rgb_array":
-            _, _, rgba, _, _ = self.client.getCameraImage(
-                self.width,
-                self.height,
-                self._view,
-                self._projection,
-                renderer=pybullet.ER_TINY_RENDERER,
-            )
-            return np.asarray(rgba, dtype=np.uint8).reshape(self.height, self.width, 4)[..., :3]
-        if self.render_mode == "human":
-            # The GUI draws itself; wait so that it plays at the control rate, not at full speed.
-            delay = self._last_frame_time + 1 / self.metadata["render_fps"] - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            self._last_frame_time = time.perf_counter()
-        return None
+        return render(self)
 
     def close(self) -> None:
         if self.client is not None:

@@ -32,7 +32,6 @@ and the home pose is PyBullet's inverse kinematics for the box's centre; pass ``
 
 import itertools
 import math
-import time
 from typing import Any
 
 import gymnasium as gym
@@ -40,7 +39,7 @@ import numpy as np
 import pybullet_data
 
 from envs import reach
-from envs.bullet import connect, pybullet
+from envs.bullet import connect, pybullet, render
 from envs.robots import PRESETS, load_arm
 
 HOME_NOISE = 0.05
@@ -355,22 +354,7 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         return obs, info
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode == "rgb_array":
-            _, _, rgba, _, _ = self.client.getCameraImage(
-                self.width,
-                self.height,
-                self._view,
-                self._projection,
-                renderer=pybullet.ER_TINY_RENDERER,
-            )
-            return np.asarray(rgba, dtype=np.uint8).reshape(self.height, self.width, 4)[..., :3]
-        if self.render_mode == "human":
-            # The GUI draws itself; wait so that it plays at the control rate, not at full speed.
-            delay = self._last_frame_time + 1 / self.metadata["render_fps"] - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            self._last_frame_time = time.perf_counter()
-        return None
+        return render(self)
 
     def close(self) -> None:
         if getattr(self, "client", None) is not None:

@@ -14,7 +14,10 @@ import os
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
+
+import numpy as np
 
 # Lines that PyBullet prints on every import or connect, and nothing else: anything that does not
 # match is passed through.
@@ -64,4 +67,25 @@ def connect(render_mode: str | None = None) -> BulletClient:
         return BulletClient(connection_mode=mode)
 
 
-__all__ = ["BulletClient", "STARTUP_LINES", "connect", "pybullet", "quiet_output"]
+__all__ = ["BulletClient", "STARTUP_LINES", "connect", "pybullet", "quiet_output", "render"]
+
+
+def render(env) -> np.ndarray | None:
+    """`env.render()` of the ArmReach envs: with render_mode="rgb_array" an RGB frame of the env's
+    camera (`_view`, `_projection`, `width` x `height`) from the headless TinyRenderer; with
+    "human" a wait, so that the GUI, which draws itself, plays at the control rate."""
+    if env.render_mode == "rgb_array":
+        _, _, rgba, _, _ = env.client.getCameraImage(
+            env.width,
+            env.height,
+            env._view,
+            env._projection,
+            renderer=pybullet.ER_TINY_RENDERER,
+        )
+        return np.asarray(rgba, dtype=np.uint8).reshape(env.height, env.width, 4)[..., :3]
+    if env.render_mode == "human":
+        delay = env._last_frame_time + 1 / env.metadata["render_fps"] - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        env._last_frame_time = time.perf_counter()
+    return None

@@ -15,6 +15,7 @@ from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 import envs
 from envs.arm_reach_v1 import COLLISION_PENALTY, SUCCESS_DISTANCE
 from envs.robots import PRESETS
+from tests.test_env import rss_mb, run_episode
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARMS = sorted(PRESETS)
@@ -36,24 +37,8 @@ def rollout(env: gym.Env, seed: int, actions: np.ndarray) -> np.ndarray:
     return np.array([obs] + [env.step(act)[0] for act in actions])
 
 
-def run_episode(env: gym.Env, seed: int, policy) -> list[tuple]:
-    """(obs, reward, terminated, truncated, info) of every step of one episode."""
-    obs, _ = env.reset(seed=seed)
-    steps = []
-    while not steps or not (steps[-1][2] or steps[-1][3]):
-        steps.append(env.step(policy(obs)))
-        obs = steps[-1][0]
-    return steps
-
-
 def success_rate(env: gym.Env, policy) -> float:
     return np.mean([run_episode(env, s, policy)[-1][4]["is_success"] for s in range(EPISODES)])
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
 
 
 def test_import_envs_registers_v1_with_v0s_time_limit_and_kuka_as_the_default_arm():
