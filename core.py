@@ -159,8 +159,10 @@ class MLPActorCritic(nn.Module):
         return self.obs_rms.normalize(obs)
 
     @torch.no_grad()
-    def step(self, obs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        obs = torch.as_tensor(self.normalize(obs))
+    def step(self, obs, normalized: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(act, val, logp) for raw observations; `normalized=True` for ones that went through
+        `normalize` already (the rollout normalizes once, for the networks and the buffer)."""
+        obs = torch.as_tensor(obs if normalized else self.normalize(obs))
         pi = self.pi._distribution(obs)
         act = pi.sample()
         logp_a = self.pi._log_prob_from_distribution(pi, act)

@@ -262,14 +262,15 @@ def collect_epoch(ac, envs: EnvBatch, buf, logger, steps: int, max_ep_len: int, 
         obs = envs.obs
         if ac.obs_rms is not None:
             ac.obs_rms.record(obs)
-        act, val, logp = ac.step(obs)
+        obs_n = ac.normalize(obs)  # what the networks see, and what the buffer keeps
+        act, val, logp = ac.step(obs_n, normalized=True)
         # The Gaussian's sample is stored as drawn (its logp is what the ratio needs); the env
         # gets it clipped into its bounds, as in Stable-Baselines3.
         env_act = np.clip(act, act_space.low, act_space.high) if isinstance(act_space, Box) else act
         next_obs, rew, terminated, truncated, success = envs.step(env_act)
         check_finite(f"an observation of the environment (epoch {epoch})", next_obs)
         check_finite(f"a reward of the environment (epoch {epoch})", rew)
-        buf.store(ac.normalize(obs), act, rew, val, logp)
+        buf.store(obs_n, act, rew, val, logp)
         logger.store(VVals=val)
 
         timeout = truncated | (envs.ep_len == max_ep_len)
@@ -500,9 +501,9 @@ def ppo(
 
             The constructor is called as ``actor_critic(obs_space, act_space,
             normalize_obs=normalize_obs, log_std_init=log_std_init, **ac_kwargs)``; ``pi``
-            and ``v`` take normalized observations, ``step`` and ``act`` raw ones, and the
-            object has ``obs_rms`` (the normalizer, or None) and ``normalize(obs)``, as
-            core.MLPActorCritic does.
+            and ``v`` take normalized observations, ``step`` and ``act`` raw ones (``step``
+            also normalized ones, with ``normalized=True``), and the object has ``obs_rms``
+            (the normalizer, or None) and ``normalize(obs)``, as core.MLPActorCritic does.
 
         ac_kwargs (dict): Any kwargs appropriate for the ActorCritic object you provided to
             PPO, e.g. ``dict(hidden_sizes=(64, 64))``.
