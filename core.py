@@ -290,3 +290,26 @@ class RunningMeanStd(nn.Module):
         std = np.sqrt(self.var.numpy() + self.epsilon)
         normalized = np.clip((obs - self.mean.numpy()) / std, -self.clip, self.clip)
         return normalized.astype(np.float32)
+
+
+class RewardScaler:
+    """Rewards divided by the running std of the discounted return, and clipped to [-clip, clip]
+    (Stable-Baselines3's VecNormalize(norm_reward=True), CleanRL's NormalizeReward): the value
+    function then learns targets of order 1 whatever the env's reward scale.
+
+    `scale` keeps each env's discounted return and records it; ppo.py folds the records of all
+    ranks into `ret_rms` once per epoch (as for the observations), so within an epoch every rank
+    scales with the same, fixed number. EpRet and evaluation report the env's own rewards.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0):
+        self.ret_rms = RunningMeanStd(())
+        self.gamma, self.clip = gamma, clip
+        self.returns = np.zeros(num_envs)
+
+    def scale(self, rew: np.ndarray, episode_over: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.gamma + rew
+        self.ret_rms.record(self.returns)
+        self.returns[episode_over] = 0.0
+        std = np.sqrt(self.ret_rms.var.item() + self.ret_rms.epsilon)
+        return np.clip(rew / std, -self.clip, self.clip).astype(np.float32)

@@ -47,7 +47,7 @@ from utils.mpi import (
     flat_grad_buffer,
     gather,
     mpi_avg,
-    mpi_avg_grads,
+    mpi_avg_inplace,
     mpi_statistics_scalar,
     mpi_sum,
     num_procs,
@@ -61,29 +61,34 @@ EVAL_SEED = 1_000_000  # evaluation episodes reset with EVAL_SEED + i: seeds tra
 
 
 def compute_loss_pi(ac, data, clip_ratio: float, loss: str = "clip", beta: float = 1.0):
-    """The policy loss, and the diagnostics logged beside it (approx KL, entropy, clip fraction).
+    """The policy loss, and beside it the sample estimate of KL(pi_old || pi) on the data pi_old
+    collected (both tensors).
 
     clip:    -E[min(ratio * adv, clip(ratio, 1 - eps, 1 + eps) * adv)]
     penalty: -E[ratio * adv] + beta * KL(pi_old || pi), the PPO paper's adaptive-KL objective.
     """
     obs, act, adv, logp_old = data["obs"], data["act"], data["adv"], data["logp"]
-    pi, logp = ac.pi(obs, act)
+    _, logp = ac.pi(obs, act)
     ratio = torch.exp(logp - logp_old)
-    # Sample estimate of KL(pi_old || pi) on the data pi_old collected.
     approx_kl = (logp_old - logp).mean()
     if loss == "clip":
         clip_adv = torch.clamp(ratio, 1 - clip_ratio, 1 + clip_ratio) * adv
-        loss_pi = -(torch.min(ratio * adv, clip_adv)).mean()
-    else:
-        loss_pi = -(ratio * adv).mean() + beta * approx_kl
+        return -(torch.min(ratio * adv, clip_adv)).mean(), approx_kl
+    return -(ratio * adv).mean() + beta * approx_kl, approx_kl
 
+
+@torch.no_grad()
+def pi_diagnostics(ac, data, clip_ratio: float) -> dict:
+    """What progress.txt shows of the policy on the epoch's data: the approx KL from pi_old, the
+    entropy, and the fraction of probability ratios outside the clip range."""
+    pi, logp = ac.pi(data["obs"], data["act"])
+    ratio = torch.exp(logp - data["logp"])
     clipped = ratio.gt(1 + clip_ratio) | ratio.lt(1 - clip_ratio)
-    pi_info = dict(
-        kl=approx_kl.item(),
+    return dict(
+        kl=(data["logp"] - logp).mean().item(),
         ent=pi.entropy().mean().item(),
         cf=clipped.float().mean().item(),
     )
-    return loss_pi, pi_info
 
 
 def compute_loss_v(ac, data):
@@ -96,11 +101,6 @@ def check_finite(name: str, value) -> None:
     finite = np.isfinite(value).all() if isinstance(value, np.ndarray) else value.isfinite().all()
     if not finite:
         raise FloatingPointError(f"NaN or inf in {name}")
-
-
-def check_finite_grads(name: str, module: torch.nn.Module) -> None:
-    if not torch.isfinite(flat_grad_buffer(module)).all():
-        raise FloatingPointError(f"NaN or inf in the gradient of {name}")
 
 
 def minibatches_of(data: dict, passes: int, minibatches: int):
@@ -116,55 +116,65 @@ def minibatches_of(data: dict, passes: int, minibatches: int):
             yield {k: v[idx] for k, v in data.items()}
 
 
-def gradient_step(module, optimizer, loss, max_grad_norm: float, name: str) -> None:
-    """Backward, average the gradients over ranks (collective), clip their norm, step."""
-    check_finite(name, loss.detach())
-    loss.backward()
-    mpi_avg_grads(module)
-    check_finite_grads(name, module)
-    if max_grad_norm > 0:  # after the average: every rank clips the same gradient alike
-        torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
-    optimizer.step()
-
-
-def update_pi(
+def update_networks(
     ac,
-    pi_optimizer,
+    optimizers,
     data,
+    *,
     clip_ratio,
     train_pi_iters,
+    train_v_iters,
+    minibatches,
     target_kl,
     loss="clip",
     beta=1.0,
-    minibatches=1,
     max_grad_norm=0.0,
-):
-    """Gradient steps on the policy, train_pi_iters passes over the data in `minibatches`
-    minibatches each; returns the number of steps taken. Collective.
+) -> int:
+    """Gradient steps on the policy and the value function: train_pi_iters (train_v_iters)
+    passes over the data, each cut into `minibatches` minibatches. Returns the number of policy
+    steps taken. Collective: one Allreduce per minibatch.
 
-    With the clipped loss, stop as soon as the KL averaged over ranks exceeds 1.5 * target_kl,
-    checked before every step on the minibatch it would take: the clip alone does not bound how
-    far many steps on the same data can move the policy, and 1.5 gives the usual slack around
-    the target (Spinning Up). Every rank sees the same average, so all ranks stop at the same
-    step and the gradient Allreduce stays matched.
+    The two networks share no parameter, so one backward pass of the summed losses gives each
+    network its own loss's gradient, and ONE Allreduce averages both gradients and the policy's
+    KL over ranks; each network's averaged gradient is then clipped to max_grad_norm and
+    stepped by its own optimizer (so every rank takes the same step).
+
+    With the clipped loss, the policy stops as soon as that KL exceeds 1.5 * target_kl, checked
+    on every minibatch before its step is taken: the clip alone does not bound how far many
+    steps on the same data can move the policy, and 1.5 gives the usual slack around the target
+    (Spinning Up). All ranks see the same average and stop at the same step; the value function
+    goes on through its passes.
     """
-    steps = 0
-    for batch in minibatches_of(data, train_pi_iters, minibatches):
-        pi_optimizer.zero_grad(set_to_none=False)  # keep .grad as views of mpi_avg_grads' buffer
-        loss_pi, pi_info = compute_loss_pi(ac, batch, clip_ratio, loss, beta)
-        if loss == "clip" and mpi_avg(pi_info["kl"]) > 1.5 * target_kl:
-            return steps
-        gradient_step(ac.pi, pi_optimizer, loss_pi, max_grad_norm, "LossPi")
-        steps += 1
-    return steps
-
-
-def update_v(ac, vf_optimizer, data, train_v_iters, minibatches=1, max_grad_norm=0.0) -> None:
-    """Gradient steps on the value function: train_v_iters passes over the data in
-    `minibatches` minibatches each. Collective (the gradient Allreduce)."""
-    for batch in minibatches_of(data, train_v_iters, minibatches):
+    pi_optimizer, vf_optimizer = optimizers
+    pi_steps, pi_stopped = 0, False
+    zero = torch.zeros(())
+    for step, batch in enumerate(
+        minibatches_of(data, max(train_pi_iters, train_v_iters), minibatches)
+    ):
+        pi_on = not pi_stopped and step < train_pi_iters * minibatches
+        v_on = step < train_v_iters * minibatches
+        if not (pi_on or v_on):
+            break
+        pi_optimizer.zero_grad(set_to_none=False)  # keep .grad as views of the fused buffer
         vf_optimizer.zero_grad(set_to_none=False)
-        gradient_step(ac.v, vf_optimizer, compute_loss_v(ac, batch), max_grad_norm, "LossV")
+        loss_pi, kl = compute_loss_pi(ac, batch, clip_ratio, loss, beta) if pi_on else (zero, zero)
+        loss_v = compute_loss_v(ac, batch) if v_on else zero
+        check_finite("LossPi", loss_pi.detach())
+        check_finite("LossV", loss_v.detach())
+        (loss_pi + loss_v).backward()
+        flat = flat_grad_buffer(ac, extra=1)  # both networks' gradients, then one slot: the KL
+        flat[-1] = kl.detach()
+        mpi_avg_inplace(flat)
+        check_finite("the gradients", flat)
+        if pi_on and loss == "clip" and flat[-1].item() > 1.5 * target_kl:
+            pi_on, pi_stopped = False, True
+        for on, module, optimizer in [(pi_on, ac.pi, pi_optimizer), (v_on, ac.v, vf_optimizer)]:
+            if on:
+                if max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
+                optimizer.step()
+        pi_steps += pi_on
+    return pi_steps
 
 
 def adapt_kl_penalty(beta: float, kl: float, target_kl: float) -> float:
@@ -254,9 +264,10 @@ def check_spaces(obs_space: gym.Space, act_space: gym.Space) -> None:
         raise ValueError(f"ppo() needs a Box or Discrete action space, got {act_space}.")
 
 
-def collect_epoch(ac, envs: EnvBatch, buf, logger, steps: int, max_ep_len: int, epoch: int):
-    """Run the policy for `steps` steps in each of the rank's envs; fill the buffer, log the
-    finished episodes. Episodes cut by the end of the epoch go on in the next one."""
+def collect_epoch(ac, envs: EnvBatch, buf, logger, steps, max_ep_len, epoch, rew_scaler=None):
+    """Run the policy for `steps` steps in each of the rank's envs; fill the buffer (with the
+    rewards scaled by `rew_scaler`, if any), log the finished episodes. Episodes cut by the end
+    of the epoch go on in the next one."""
     act_space = envs.action_space
     for t in range(steps):
         obs = envs.obs
@@ -270,10 +281,12 @@ def collect_epoch(ac, envs: EnvBatch, buf, logger, steps: int, max_ep_len: int, 
         next_obs, rew, terminated, truncated, success = envs.step(env_act)
         check_finite(f"an observation of the environment (epoch {epoch})", next_obs)
         check_finite(f"a reward of the environment (epoch {epoch})", rew)
+        timeout = truncated | (envs.ep_len == max_ep_len)
+        if rew_scaler is not None:
+            rew = rew_scaler.scale(rew, episode_over=terminated | timeout)
         buf.store(obs_n, act, rew, val, logp)
         logger.store(VVals=val)
 
-        timeout = truncated | (envs.ep_len == max_ep_len)
         path_over = terminated | timeout | (t == steps - 1)
         # A true terminal state is worth 0 after it. A cut-off (time limit or end of the epoch)
         # is not a terminal state: the return would go on, so bootstrap from V(s_T).
@@ -291,16 +304,16 @@ def collect_epoch(ac, envs: EnvBatch, buf, logger, steps: int, max_ep_len: int, 
                     logger.store(SuccessRate=success[k])
 
 
-def sync_normalizer(obs_rms: core.RunningMeanStd) -> None:
-    """Fold the observations every rank recorded this epoch into the normalizer, so that all
-    ranks normalize with identical statistics. Collective."""
-    batch = obs_rms.take_recorded()
+def sync_normalizer(rms: core.RunningMeanStd) -> None:
+    """Fold what every rank recorded this epoch (observations, or discounted returns) into the
+    normalizer, so that all ranks normalize with identical statistics. Collective."""
+    batch = rms.take_recorded()
     n = mpi_sum(np.array(len(batch), dtype=np.float64))
     if n == 0:
         return
     batch_mean = mpi_sum(batch.sum(axis=0)) / n
     batch_var = mpi_sum(((batch - batch_mean) ** 2).sum(axis=0)) / n
-    obs_rms.update(batch_mean, batch_var, n)
+    rms.update(batch_mean, batch_var, n)
 
 
 def normalize_advantages(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -332,31 +345,33 @@ def update(
     check_finite("the rewards-to-go", data["ret"])
     check_finite("the advantages", data["adv"])
     with torch.no_grad():
-        pi_l_old, pi_info_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)
+        pi_l_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
         v_l_old = compute_loss_v(ac, data).item()
-    stop_iter = update_pi(
+    entropy = pi_diagnostics(ac, data, clip_ratio)["ent"]
+    stop_iter = update_networks(
         ac,
-        pi_optimizer,
+        (pi_optimizer, vf_optimizer),
         data,
-        clip_ratio,
-        train_pi_iters,
-        target_kl,
-        loss,
-        beta,
-        minibatches,
-        max_grad_norm,
+        clip_ratio=clip_ratio,
+        train_pi_iters=train_pi_iters,
+        train_v_iters=train_v_iters,
+        minibatches=minibatches,
+        target_kl=target_kl,
+        loss=loss,
+        beta=beta,
+        max_grad_norm=max_grad_norm,
     )
-    update_v(ac, vf_optimizer, data, train_v_iters, minibatches, max_grad_norm)
     with torch.no_grad():
-        loss_pi, pi_info = compute_loss_pi(ac, data, clip_ratio, loss, beta)
+        loss_pi = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
         loss_v = compute_loss_v(ac, data).item()
+    pi_info = pi_diagnostics(ac, data, clip_ratio)
     return dict(
-        LossPi=pi_l_old.item(),
+        LossPi=pi_l_old,
         LossV=v_l_old,
         KL=pi_info["kl"],
-        Entropy=pi_info_old["ent"],
+        Entropy=entropy,
         ClipFrac=pi_info["cf"],
-        DeltaLossPi=loss_pi.item() - pi_l_old.item(),
+        DeltaLossPi=loss_pi - pi_l_old,
         DeltaLossV=loss_v - v_l_old,
         StopIter=stop_iter,
     )
@@ -403,18 +418,18 @@ def log_epoch(logger, progress: Progress, reports_success, evaluated, loss, step
     logger.dump_tabular()
 
 
-def save(run_dir, progress: Progress, ac, ac_kwargs, pi_optimizer, vf_optimizer, envs) -> None:
+def save(run_dir, progress: Progress, ac, ac_kwargs, optimizers, rew_rms, envs) -> None:
     """Checkpoint the run (utils/checkpoint.py says what it holds). Collective: every rank's
     random generators are gathered to rank 0, which writes the file."""
     rng = gather(rng_state(envs.envs))
     if proc_id() == 0:
-        save_checkpoint(run_dir, progress, ac, ac_kwargs, pi_optimizer, vf_optimizer, rng)
+        save_checkpoint(run_dir, progress, ac, ac_kwargs, *optimizers, rng, rew_rms)
 
 
-def restore(checkpoint, ac, pi_optimizer, vf_optimizer, envs: EnvBatch) -> Progress:
-    """Continue from a checkpoint: weights, optimizers, and each rank its own random generators,
-    scattered from rank 0's copy. Collective. Returns where training stopped."""
-    progress = restore_checkpoint(checkpoint, ac, pi_optimizer, vf_optimizer)
+def restore(checkpoint, ac, optimizers, rew_rms, envs: EnvBatch) -> Progress:
+    """Continue from a checkpoint: weights, optimizers, reward scale, and each rank its own
+    random generators, scattered from rank 0's copy. Collective. Returns where training stopped."""
+    progress = restore_checkpoint(checkpoint, ac, *optimizers, rew_rms)
     restore_rng_state(scatter(checkpoint["rng"] if proc_id() == 0 else None), envs.envs)
     # The physics of episodes in flight was not saved: they start anew, from the restored
     # generators.
@@ -449,6 +464,7 @@ def ppo(
     log_std_init=-0.5,
     envs_per_proc=20,
     normalize_obs=True,
+    normalize_rew=True,
     ortho_init=True,
     eval_freq=0,
     eval_episodes=50,
@@ -591,6 +607,12 @@ def ppo(
             over ranks after each epoch and clipped to [-10, 10] (--no-normalize_obs to turn
             off).
 
+        normalize_rew (bool): Scale the rewards the update learns from by the running std of
+            the discounted return, merged over ranks after each epoch, and clip them to [-10,
+            10] (Stable-Baselines3's VecNormalize, CleanRL's NormalizeReward): the value
+            function then fits targets of order 1 on any env. EpRet and evaluation still report
+            the env's own rewards. --no-normalize_rew to turn off (Spinning Up).
+
         ortho_init (bool): Initialize the actor-critic's linear layers as CleanRL and
             Stable-Baselines3 do (orthogonal, gain sqrt(2), 0.01 for the policy's output, 1 for
             the value's) instead of PyTorch's default (--no-ortho_init).
@@ -671,6 +693,8 @@ def ppo(
         buf = core.PPOBuffer(
             obs_space.shape[0], act_space.shape, local_steps_per_env, envs_per_proc, gamma, lam
         )
+        rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
+        rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
         pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr)
         vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
         get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
@@ -688,7 +712,7 @@ def ppo(
         if checkpoint is None:
             envs.reset(seed)
         else:
-            progress = restore(checkpoint, ac, pi_optimizer, vf_optimizer, envs)
+            progress = restore(checkpoint, ac, (pi_optimizer, vf_optimizer), rew_rms, envs)
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
         start_time = time.time() - progress.elapsed_time
         logger.start_progress_bar(epochs, initial=progress.epoch + 1)
@@ -698,10 +722,11 @@ def ppo(
             if anneal_lr:  # linearly, from the full rate at epoch 0 to 0 after the last epoch
                 for optimizer, lr in [(pi_optimizer, pi_lr), (vf_optimizer, vf_lr)]:
                     optimizer.param_groups[0]["lr"] = lr * (1 - epoch / epochs)
-            collect_epoch(ac, envs, buf, logger, local_steps_per_env, max_ep_len, epoch)
+            collect_epoch(ac, envs, buf, logger, local_steps_per_env, max_ep_len, epoch, rew_scaler)
             data = normalize_advantages(buf.get())
-            if ac.obs_rms is not None:
-                sync_normalizer(ac.obs_rms)
+            for rms in [ac.obs_rms, rew_rms]:
+                if rms is not None:
+                    sync_normalizer(rms)
             try:
                 stats = update(ac, pi_optimizer, vf_optimizer, data, progress.kl_beta, **settings)
             except FloatingPointError as e:
@@ -727,7 +752,8 @@ def ppo(
             steps_per_sec = steps_per_epoch / (time.time() - epoch_start)
             log_epoch(logger, progress, envs.reports_success, eval_freq > 0, loss, steps_per_sec)
             if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
-                save(logger.output_dir, progress, ac, ac_kwargs, pi_optimizer, vf_optimizer, envs)
+                optimizers = (pi_optimizer, vf_optimizer)
+                save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)
         logger.announce(
             f"Run directory: {logger.output_dir} (done). Run the policy: "
             f"python -m utils.test_policy {logger.output_dir}"

@@ -29,16 +29,33 @@ def constructed_batch(ratios, advs, seed=0):
     return ac, data
 
 
+def policy_steps(ac, data, optimizer, passes, target_kl, minibatches=1, **kwargs):
+    """ppo.update_networks on the policy alone (no value passes); returns the steps taken."""
+    return ppo.update_networks(
+        ac,
+        (optimizer, Adam(ac.v.parameters())),
+        data,
+        clip_ratio=0.2,
+        train_pi_iters=passes,
+        train_v_iters=0,
+        minibatches=minibatches,
+        target_kl=target_kl,
+        **kwargs,
+    )
+
+
 def test_clipped_loss_matches_hand_computed_surrogate_and_clip_fraction():
     ratios = [0.5, 0.9, 1.0, 1.1, 1.5, 1.5, 0.5]
     advs = [1.0, 1.0, -2.0, 1.0, 1.0, -1.0, -1.0]
     ac, data = constructed_batch(ratios, advs)
-    loss, info = ppo.compute_loss_pi(ac, data, clip_ratio=0.2)
+    loss, kl = ppo.compute_loss_pi(ac, data, clip_ratio=0.2)
+    info = ppo.pi_diagnostics(ac, data, clip_ratio=0.2)
     # min(r*A, clip(r, 0.8, 1.2)*A) term by term:
     expected_terms = [0.5, 0.9, -2.0, 1.1, 1.2, -1.5, -0.8]
     assert loss.item() == pytest.approx(-np.mean(expected_terms), rel=1e-5)
     assert info["cf"] == pytest.approx(4 / 7)  # 0.5, 1.5, 1.5, 0.5 lie outside [0.8, 1.2]
     assert info["kl"] == pytest.approx(-np.mean(np.log(ratios)), rel=1e-5)
+    assert kl.item() == pytest.approx(info["kl"])
 
 
 def test_clipped_loss_has_no_gradient_once_the_ratio_is_past_the_clip_in_the_advantage_direction():
@@ -59,7 +76,7 @@ def test_kl_early_stopping_stops_before_first_step_over_limit():
     optimizer = Adam(ac.pi.parameters(), lr=0.05)
     # At step 0 pi == pi_old, so the KL is 0 and one step is taken; after that step the KL
     # exceeds 1.5 * 1e-9 and the update must stop before a second gradient step.
-    steps = ppo.update_pi(ac, optimizer, data, 0.2, train_pi_iters=80, target_kl=1e-9)
+    steps = policy_steps(ac, data, optimizer, passes=80, target_kl=1e-9)
     assert steps == 1
 
     ref_optimizer = Adam(reference.pi.parameters(), lr=0.05)
@@ -73,19 +90,19 @@ def test_kl_early_stopping_stops_before_first_step_over_limit():
 def test_kl_early_stopping_lets_every_step_run_under_a_generous_target():
     ac, data = constructed_batch([1.0] * 256, list(np.random.default_rng(0).normal(size=256)))
     optimizer = Adam(ac.pi.parameters(), lr=1e-4)
-    steps = ppo.update_pi(ac, optimizer, data, 0.2, train_pi_iters=5, target_kl=10.0)
+    steps = policy_steps(ac, data, optimizer, passes=5, target_kl=10.0)
     assert steps == 5
 
 
 def test_penalty_loss_is_surrogate_plus_beta_times_kl_and_does_not_stop_early():
     ratios, advs = [0.5, 1.0, 2.0], [1.0, -1.0, 1.0]
     ac, data = constructed_batch(ratios, advs)
-    loss, info = ppo.compute_loss_pi(ac, data, clip_ratio=0.2, loss="penalty", beta=3.0)
+    loss, kl = ppo.compute_loss_pi(ac, data, clip_ratio=0.2, loss="penalty", beta=3.0)
     surrogate = -np.mean(np.multiply(ratios, advs))
-    assert loss.item() == pytest.approx(surrogate + 3.0 * info["kl"], rel=1e-5)
+    assert loss.item() == pytest.approx(surrogate + 3.0 * kl.item(), rel=1e-5)
 
     optimizer = Adam(ac.pi.parameters(), lr=0.05)
-    steps = ppo.update_pi(ac, optimizer, data, 0.2, 7, target_kl=1e-9, loss="penalty")
+    steps = policy_steps(ac, data, optimizer, passes=7, target_kl=1e-9, loss="penalty", beta=3.0)
     assert steps == 7
 
 
@@ -116,9 +133,10 @@ def test_kl_early_stopping_is_checked_before_every_minibatch_step():
     optimizer = Adam(ac.pi.parameters(), lr=0.05)
     # The first minibatch step sees pi == pi_old (KL 0) and is taken; it moves the policy, so
     # the check before the second minibatch of the same pass stops the update.
-    steps = ppo.update_pi(ac, optimizer, data, 0.2, 10, target_kl=1e-9, minibatches=8)
+    steps = policy_steps(ac, data, optimizer, passes=10, target_kl=1e-9, minibatches=8)
     assert steps == 1
-    steps = ppo.update_pi(ac, Adam(ac.pi.parameters(), lr=1e-5), data, 0.2, 3, 10.0, minibatches=8)
+    optimizer = Adam(ac.pi.parameters(), lr=1e-5)
+    steps = policy_steps(ac, data, optimizer, passes=3, target_kl=10.0, minibatches=8)
     assert steps == 3 * 8  # a generous target: every minibatch of every pass
 
 
@@ -126,7 +144,36 @@ def test_gradient_norm_clipping_bounds_the_step_of_each_network():
     ac, data = constructed_batch([1.0] * 64, list(np.random.default_rng(1).normal(size=64) * 100))
     optimizer = torch.optim.SGD(ac.pi.parameters(), lr=1.0)
     before = torch.cat([p.detach().flatten().clone() for p in ac.pi.parameters()])
-    ppo.update_pi(ac, optimizer, data, 0.2, 1, target_kl=10.0, max_grad_norm=0.5)
+    policy_steps(ac, data, optimizer, passes=1, target_kl=10.0, max_grad_norm=0.5)
     after = torch.cat([p.detach().flatten() for p in ac.pi.parameters()])
     # Plain SGD with lr 1: the step is the clipped gradient, whose norm is at most 0.5.
     assert (after - before).norm().item() == pytest.approx(0.5, rel=1e-4)
+
+
+def test_one_backward_pass_for_both_networks_trains_each_as_if_alone():
+    """update_networks steps both networks on the same minibatches with one backward pass and
+    one Allreduce; the networks share no parameter, so each ends exactly where it would have
+    been trained on its own, with the same minibatches."""
+    ac, data = constructed_batch([1.0] * 96, list(np.random.default_rng(2).normal(size=96)))
+    data["ret"] = torch.randn(96)
+    kwargs = dict(clip_ratio=0.2, minibatches=4, target_kl=10.0, max_grad_norm=0.5)
+    trained = {}
+    for pi_passes, v_passes in [(3, 3), (3, 0), (0, 3)]:
+        net = copy.deepcopy(ac)
+        torch.manual_seed(7)  # the same shuffles every time
+        optimizers = (Adam(net.pi.parameters(), lr=1e-2), Adam(net.v.parameters(), lr=1e-2))
+        ppo.update_networks(
+            net, optimizers, data, train_pi_iters=pi_passes, train_v_iters=v_passes, **kwargs
+        )
+        trained[pi_passes, v_passes] = net
+    for name in ["pi", "v"]:
+        alone = trained[(3, 0)] if name == "pi" else trained[(0, 3)]
+        together = getattr(trained[(3, 3)], name).parameters()
+        for p, q in zip(together, getattr(alone, name).parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=0, atol=0)
+        assert any(
+            not torch.equal(p, q)
+            for p, q in zip(
+                getattr(ac, name).parameters(), getattr(alone, name).parameters(), strict=True
+            )
+        ), f"{name} should have been trained"

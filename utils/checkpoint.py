@@ -7,6 +7,7 @@ weights_only=True)` reads it without the training code's pickles:
     epoch, total_env_interacts, elapsed_time, kl_beta   where training stands (Progress)
     ac, ac_kwargs, normalize_obs          the actor-critic (normalizer included) and its shape
     pi_optimizer, vf_optimizer            the optimizers' moments
+    rew_rms                               the reward scale's statistics (normalize_rew), or None
     rng                                   every rank's generators (torch, numpy, each env's)
 
 `save_checkpoint` and `restore_checkpoint` sit side by side below, so what is written and what is
@@ -31,7 +32,7 @@ from utils.logx import load_config
 CHECKPOINT_FILE = "checkpoint.pt"
 
 # Arguments that shape what a checkpoint holds: a resumed run must use the saved values.
-RESUME_MUST_MATCH = ("steps_per_epoch", "envs_per_proc", "normalize_obs", "loss")
+RESUME_MUST_MATCH = ("steps_per_epoch", "envs_per_proc", "normalize_obs", "normalize_rew", "loss")
 
 
 def saved_ac_kwargs(ac_kwargs: dict) -> dict:
@@ -60,6 +61,7 @@ def save_checkpoint(
     pi_optimizer: torch.optim.Optimizer,
     vf_optimizer: torch.optim.Optimizer,
     rng: list[dict],
+    rew_rms: nn.Module | None = None,
 ) -> None:
     """Write everything a resumed run needs to go on as this one would (rank 0 calls this)."""
     state = dict(
@@ -70,6 +72,7 @@ def save_checkpoint(
         pi_optimizer=pi_optimizer.state_dict(),
         vf_optimizer=vf_optimizer.state_dict(),
         rng=rng,
+        rew_rms=None if rew_rms is None else rew_rms.state_dict(),
     )
     atomic_torch_save(state, Path(run_dir) / CHECKPOINT_FILE)
 
@@ -79,10 +82,14 @@ def restore_checkpoint(
     ac: nn.Module,
     pi_optimizer: torch.optim.Optimizer,
     vf_optimizer: torch.optim.Optimizer,
+    rew_rms: nn.Module | None = None,
 ) -> Progress:
-    """Load the networks and optimizers in place; return where training stopped. The random
-    generators (`rng`, one entry per rank) are restored by each rank with restore_rng_state."""
+    """Load the networks, optimizers and reward scale in place; return where training stopped.
+    The random generators (`rng`, one entry per rank) are restored by each rank with
+    restore_rng_state."""
     ac.load_state_dict(checkpoint["ac"])
+    if rew_rms is not None:
+        rew_rms.load_state_dict(checkpoint["rew_rms"])
     pi_optimizer.load_state_dict(checkpoint["pi_optimizer"])
     vf_optimizer.load_state_dict(checkpoint["vf_optimizer"])
     return Progress(**{field.name: checkpoint[field.name] for field in fields(Progress)})

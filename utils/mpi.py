@@ -145,31 +145,36 @@ def mpi_avg_grads(module: torch.nn.Module) -> None:
     before the call or scatter after it; autograd accumulates into the views as long as the
     optimizer zeroes gradients in place (`zero_grad(set_to_none=False)`, as ppo.py does).
     """
+    mpi_avg_inplace(flat_grad_buffer(module))
+
+
+def mpi_avg_inplace(flat: torch.Tensor) -> None:
+    """Average a contiguous float tensor over all ranks, in place, with one Allreduce."""
     if num_procs() == 1:
         return
-    flat = flat_grad_buffer(module)
     MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, flat.numpy(), op=MPI.SUM)
     flat /= num_procs()
 
 
-def flat_grad_buffer(module: torch.nn.Module) -> torch.Tensor:
-    """The module's gradients as one contiguous tensor whose slices are the .grad tensors.
+def flat_grad_buffer(module: torch.nn.Module, extra: int = 0) -> torch.Tensor:
+    """The module's gradients as one contiguous tensor whose slices are the .grad tensors,
+    followed by `extra` free slots (numbers to average in the same Allreduce: ppo.py's KL).
 
-    Built on first use, and again whenever a .grad was replaced (set to None and recreated).
+    Built on first use, and again whenever a .grad was replaced (set to None and recreated) or
+    `extra` changed.
     """
     params = [p for p in module.parameters() if p.grad is not None]
+    key = ([p.grad.data_ptr() for p in params], extra)
     cached = getattr(module, "_flat_grad", None)
-    if cached is not None:
-        flat, pointers = cached
-        if [p.grad.data_ptr() for p in params] == pointers:
-            return flat
-    flat = params[0].grad.new_empty(sum(p.numel() for p in params))
+    if cached is not None and cached[1] == key:
+        return cached[0]
+    flat = params[0].grad.new_zeros(sum(p.numel() for p in params) + extra)
     offset = 0
     for p in params:
         flat[offset : offset + p.numel()] = p.grad.reshape(-1)
         p.grad = flat[offset : offset + p.numel()].view_as(p)
         offset += p.numel()
-    module._flat_grad = (flat, [p.grad.data_ptr() for p in params])
+    module._flat_grad = (flat, ([p.grad.data_ptr() for p in params], extra))
     return flat
 
 
