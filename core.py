@@ -264,7 +264,9 @@ class RunningMeanStd(nn.Module):
         self._recorded: list[np.ndarray] = []
 
     def record(self, obs: np.ndarray) -> None:
-        self._recorded.append(np.asarray(obs, dtype=np.float64).reshape(-1, *self.mean.shape))
+        self._recorded.append(
+            np.array(obs, dtype=np.float64).reshape(-1, *self.mean.shape)
+        )  # a copy
 
     def take_recorded(self) -> np.ndarray:
         """The observations recorded since the last call, as one (n, *shape) float64 array."""

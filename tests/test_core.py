@@ -143,3 +143,19 @@ def test_running_mean_std_matches_numpy_over_several_batches():
     assert normalized.dtype == np.float32
     np.testing.assert_allclose(normalized.mean(axis=0), 0, atol=1e-5)
     assert np.abs(rms.normalize(everything * 1e6)).max() <= rms.clip
+
+
+def test_reward_scaler_divides_by_the_std_of_the_discounted_return_reset_per_episode():
+    scaler = core.RewardScaler(num_envs=2, gamma=0.5)
+    over = np.array([False, True])
+    # Before any statistics: the variance starts at 1, rewards pass (clipped) unchanged.
+    np.testing.assert_allclose(scaler.scale(np.array([2.0, 4.0]), over), [2.0, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(scaler.scale(np.array([2.0, 4.0]), over), [2.0, 4.0], rtol=1e-6)
+    returns = scaler.ret_rms.take_recorded()
+    # env 0 discounts 2, then 2 + 0.5 * 2; env 1's episode ends every step, its return restarts.
+    np.testing.assert_allclose(returns, [2.0, 4.0, 3.0, 4.0])
+    scaler.ret_rms.update(returns.mean(), returns.var(), len(returns))
+    scaled = scaler.scale(np.array([1.0, -1.0]), over)
+    np.testing.assert_allclose(scaled, np.array([1.0, -1.0]) / returns.std(), rtol=1e-6)
+    assert scaled.dtype == np.float32
+    assert scaler.scale(np.array([1e9, -1e9]), over).tolist() == [10.0, -10.0]  # the clip

@@ -83,6 +83,9 @@ def test_notebook_resume_continues_from_the_checkpoint_state(tmp_path):
     assert [r["Epoch"] for r in rows] == [0, 1, 2]
     assert rows[-1]["TotalEnvInteracts"] == 1200
     assert ac.obs_rms.count.item() == 1200  # the normalizer went on counting from the checkpoint
+    # ... and so did the reward scale's statistics, which live beside the actor-critic
+    rew_rms = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["rew_rms"]
+    assert rew_rms["count"].item() == 1200 and saved["rew_rms"]["count"].item() == 800
 
 
 def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
