@@ -264,9 +264,8 @@ class RunningMeanStd(nn.Module):
         self._recorded: list[np.ndarray] = []
 
     def record(self, obs: np.ndarray) -> None:
-        self._recorded.append(
-            np.array(obs, dtype=np.float64).reshape(-1, *self.mean.shape)
-        )  # a copy
+        # A copy: the caller may change its array in place after the call.
+        self._recorded.append(np.array(obs, dtype=np.float64).reshape(-1, *self.mean.shape))
 
     def take_recorded(self) -> np.ndarray:
         """The observations recorded since the last call, as one (n, *shape) float64 array."""
