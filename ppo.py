@@ -112,8 +112,10 @@ def minibatches_of(data: dict, passes: int, minibatches: int):
         if minibatches == 1:
             yield data
             continue
-        for idx in torch.tensor_split(torch.randperm(n), minibatches):
-            yield {k: v[idx] for k, v in data.items()}
+        perm = torch.randperm(n)  # one shuffle per pass; its minibatches are slices of it
+        chunks = {k: torch.tensor_split(v[perm], minibatches) for k, v in data.items()}
+        for i in range(minibatches):
+            yield {k: chunk[i] for k, chunk in chunks.items()}
 
 
 def update_networks(
@@ -147,25 +149,19 @@ def update_networks(
     """
     pi_optimizer, vf_optimizer = optimizers
     pi_steps, pi_stopped = 0, False
-    zero = torch.zeros(())
-    for step, batch in enumerate(
-        minibatches_of(data, max(train_pi_iters, train_v_iters), minibatches)
-    ):
+    zero, passes = torch.zeros(()), max(train_pi_iters, train_v_iters)
+    for step, batch in enumerate(minibatches_of(data, passes, minibatches)):
         pi_on = not pi_stopped and step < train_pi_iters * minibatches
         v_on = step < train_v_iters * minibatches
         if not (pi_on or v_on):
             break
-        pi_optimizer.zero_grad(set_to_none=False)  # keep .grad as views of the fused buffer
-        vf_optimizer.zero_grad(set_to_none=False)
         loss_pi, kl = compute_loss_pi(ac, batch, clip_ratio, loss, beta) if pi_on else (zero, zero)
         loss_v = compute_loss_v(ac, batch) if v_on else zero
-        check_finite("LossPi", loss_pi.detach())
-        check_finite("LossV", loss_v.detach())
         (loss_pi + loss_v).backward()
         flat = flat_grad_buffer(ac, extra=1)  # both networks' gradients, then one slot: the KL
         flat[-1] = kl.detach()
         mpi_avg_inplace(flat)
-        check_finite("the gradients", flat)
+        check_finite("the gradients or the KL", flat)  # a NaN loss shows here too
         if pi_on and loss == "clip" and flat[-1].item() > 1.5 * target_kl:
             pi_on, pi_stopped = False, True
         for on, module, optimizer in [(pi_on, ac.pi, pi_optimizer), (v_on, ac.v, vf_optimizer)]:
@@ -174,6 +170,7 @@ def update_networks(
                     torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
                 optimizer.step()
         pi_steps += pi_on
+        flat.zero_()  # every .grad at once: they are views of `flat`
     return pi_steps
 
 
@@ -695,8 +692,9 @@ def ppo(
         )
         rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
-        pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr)
-        vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
+        # foreach: one call per step for all the tensors (on the CPU, Adam loops over them).
+        pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, foreach=True)
+        vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, foreach=True)
         get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
         settings = dict(  # of the update
             clip_ratio=clip_ratio,
