@@ -323,22 +323,9 @@ def normalize_advantages(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]
     return {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items()}
 
 
-def update(
-    ac,
-    pi_optimizer,
-    vf_optimizer,
-    data,
-    beta,
-    *,
-    clip_ratio,
-    train_pi_iters,
-    train_v_iters,
-    minibatches,
-    target_kl,
-    loss,
-    max_grad_norm,
-) -> dict:
-    """One PPO update on the epoch's data; returns what is logged of it. Collective."""
+def update(ac, optimizers, data, beta, *, clip_ratio, loss, **steps) -> dict:
+    """One PPO update on the epoch's data; returns what is logged of it. `steps`: the other
+    arguments of update_networks (passes, minibatches, target_kl, max_grad_norm). Collective."""
     check_finite("the rewards-to-go", data["ret"])
     check_finite("the advantages", data["adv"])
     with torch.no_grad():
@@ -346,17 +333,7 @@ def update(
         v_l_old = compute_loss_v(ac, data).item()
     entropy = pi_diagnostics(ac, data, clip_ratio)["ent"]
     stop_iter = update_networks(
-        ac,
-        (pi_optimizer, vf_optimizer),
-        data,
-        clip_ratio=clip_ratio,
-        train_pi_iters=train_pi_iters,
-        train_v_iters=train_v_iters,
-        minibatches=minibatches,
-        target_kl=target_kl,
-        loss=loss,
-        beta=beta,
-        max_grad_norm=max_grad_norm,
+        ac, optimizers, data, clip_ratio=clip_ratio, loss=loss, beta=beta, **steps
     )
     with torch.no_grad():
         loss_pi = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
@@ -695,6 +672,7 @@ def ppo(
         # foreach: one call per step for all the tensors (on the CPU, Adam loops over them).
         pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, foreach=True)
         vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, foreach=True)
+        optimizers = (pi_optimizer, vf_optimizer)
         get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
         settings = dict(  # of the update
             clip_ratio=clip_ratio,
@@ -710,7 +688,7 @@ def ppo(
         if checkpoint is None:
             envs.reset(seed)
         else:
-            progress = restore(checkpoint, ac, (pi_optimizer, vf_optimizer), rew_rms, envs)
+            progress = restore(checkpoint, ac, optimizers, rew_rms, envs)
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
         start_time = time.time() - progress.elapsed_time
         logger.start_progress_bar(epochs, initial=progress.epoch + 1)
@@ -726,7 +704,7 @@ def ppo(
                 if rms is not None:
                     sync_normalizer(rms)
             try:
-                stats = update(ac, pi_optimizer, vf_optimizer, data, progress.kl_beta, **settings)
+                stats = update(ac, optimizers, data, progress.kl_beta, **settings)
             except FloatingPointError as e:
                 raise FloatingPointError(
                     f"epoch {epoch}: {e}; training stopped before the model took a NaN, and the "
@@ -750,7 +728,6 @@ def ppo(
             steps_per_sec = steps_per_epoch / (time.time() - epoch_start)
             log_epoch(logger, progress, envs.reports_success, eval_freq > 0, loss, steps_per_sec)
             if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
-                optimizers = (pi_optimizer, vf_optimizer)
                 save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)
         logger.announce(
             f"Run directory: {logger.output_dir} (done). Run the policy: "
