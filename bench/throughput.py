@@ -7,14 +7,17 @@ env-only: the same N processes under mpirun, each stepping ppo()'s default numbe
           (envs_per_proc) in turn with pre-drawn Gaussian actions of the policy's starting
           std, resets included, no policy and no update: the sum of their steps/s.
 The two alternate, `--repeats` times; the table shows medians and their ratio (goal >= 0.6).
+`--settings` measures other training settings in the same run, e.g. fewer minibatch steps.
 
     python bench/throughput.py [--env ArmReach-v0] [--cpu 2] [--epochs 6] [--repeats 3]
+                               [--settings "" "--minibatches 4"]
 """
 
 import argparse
 import inspect
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -30,10 +33,10 @@ from utils.mpi import find_mpirun, mpi_sum, proc_id  # noqa: E402
 DEFAULTS = {k: p.default for k, p in inspect.signature(ppo.ppo).parameters.items()}
 
 
-def training_rate(env_id: str, cpu: int, epochs: int) -> float:
+def training_rate(env_id: str, cpu: int, epochs: int, flags: str = "") -> float:
     with tempfile.TemporaryDirectory() as data_dir:
         cmd = [sys.executable, "ppo.py", "--env", env_id, "--cpu", str(cpu)]
-        cmd += ["--epochs", str(epochs), "--data_dir", data_dir, "--quiet"]
+        cmd += ["--epochs", str(epochs), "--data_dir", data_dir, "--quiet", *shlex.split(flags)]
         subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
         header, *rows = (Path(data_dir) / "ppo" / "ppo_s0" / "progress.txt").read_text().split("\n")
         column = header.split("\t").index("StepsPerSec")
@@ -57,6 +60,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6, help="epochs of each training run")
     parser.add_argument("--repeats", type=int, default=3, help="alternating measurements of each")
     parser.add_argument("--steps", type=int, default=8000, help="env-only steps per process")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=[""],
+        help='training settings to measure, each a quoted string of ppo.py flags ("": defaults)',
+    )
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--part", choices=["env"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -71,22 +80,31 @@ def main() -> None:
             print(json.dumps(dict(steps_per_s=float(total))), flush=True)
         return
 
-    training, env_only = [], []
+    training = {flags: [] for flags in args.settings}
+    env_only = []
     for r in range(args.repeats):
-        training.append(training_rate(args.env, args.cpu, args.epochs))
+        for flags in args.settings:
+            training[flags].append(training_rate(args.env, args.cpu, args.epochs, flags))
         env_only.append(env_only_total(args.env, args.cpu, args.steps, seed=r))
-    train, alone = statistics.median(training), statistics.median(env_only)
+    alone = statistics.median(env_only)
     print(
         f"Throughput on {args.env}, {args.cpu} processes, {k} envs each, median of {args.repeats}"
     )
-    print(f"| {'measurement':<52} | {'env steps/s':>11} |")
-    print(f"|{'-' * 54}|{'-' * 13}|")
-    print(f"| {'training, ppo.py defaults (StepsPerSec)':<52} | {train:>11.0f} |")
-    print(f"| {'env-only stepping, the same processes and envs':<52} | {alone:>11.0f} |")
-    print(f"| {'ratio training / env-only (goal >= 0.6)':<52} | {train / alone:>11.2f} |")
+    print(f"| {'measurement':<64} | {'env steps/s':>11} | {'ratio':>5} |")
+    print(f"|{'-' * 66}|{'-' * 13}|{'-' * 7}|")
+    print(
+        f"| {'env-only stepping, the same processes and envs':<64} | {alone:>11.0f} | {1:>5.2f} |"
+    )
+    for flags, rates in training.items():
+        train = statistics.median(rates)
+        name = f"training, ppo.py {flags or 'defaults'} (StepsPerSec)"
+        print(f"| {name:<64} | {train:>11.0f} | {train / alone:>5.2f} |")
+    print("ratio: training / env-only (goal for the defaults: >= 0.6)")
+    settings = " ".join(shlex.quote(flags) for flags in args.settings)
     print(
         f"command: python bench/throughput.py --env {args.env} --cpu {args.cpu} "
-        f"--epochs {args.epochs} --repeats {args.repeats} --steps {args.steps}"
+        f"--epochs {args.epochs} --repeats {args.repeats} --steps {args.steps} "
+        f"--settings {settings}"
     )
 
 

@@ -24,13 +24,21 @@ def test_suite_bench_prints_a_row_per_env_with_the_published_figure_and_its_comm
     )
 
 
-def test_throughput_bench_prints_training_against_env_only_and_their_ratio():
-    result = run([sys.executable, "bench/throughput.py", "--epochs", "2", "--repeats", "1"])
+def test_throughput_bench_prints_each_training_setting_against_env_only_and_their_ratio():
+    cmd = [sys.executable, "bench/throughput.py", "--epochs", "2", "--repeats", "1"]
+    result = run([*cmd, "--settings", "", "--minibatches 4"])
     assert_ok(result)
-    rates = re.findall(r"^\| (training|env-only|ratio)[^|]*\|\s*([0-9.]+) \|$", result.stdout, re.M)
-    assert [name for name, _ in rates] == ["training", "env-only", "ratio"]
-    training, env_only, ratio = (float(value) for _, value in rates)
-    assert training > 0 and env_only > 0 and abs(ratio - training / env_only) < 0.01
+    rows = re.findall(r"^\| (training, ppo.py [^|]*?|env-only[^|]*?) *\| *(\d+) \| *([0-9.]+) \|$",
+                      result.stdout, re.M)  # fmt: skip
+    assert [name for name, _, _ in rows] == [
+        "env-only stepping, the same processes and envs",
+        "training, ppo.py defaults (StepsPerSec)",
+        "training, ppo.py --minibatches 4 (StepsPerSec)",
+    ], result.stdout
+    env_only = float(rows[0][1])
+    for _, rate, ratio in rows[1:]:
+        assert float(rate) > 0 and abs(float(ratio) - float(rate) / env_only) < 0.01
+    assert "--settings '' '--minibatches 4'" in result.stdout  # the command reproduces it
 
 
 def test_arms_bench_runs_the_readme_command_with_env_kwargs():
