@@ -261,6 +261,16 @@ def check_spaces(obs_space: gym.Space, act_space: gym.Space) -> None:
         raise ValueError(f"ppo() needs a Box or Discrete action space, got {act_space}.")
 
 
+def check_actor_critic(ac) -> None:
+    shared = {id(p) for p in ac.pi.parameters()} & {id(p) for p in ac.v.parameters()}
+    if shared:
+        raise ValueError(
+            f"the actor_critic's pi and v share {len(shared)} parameter tensors; ppo() steps "
+            "them from one backward pass of the summed losses, each with its own optimizer, "
+            "which needs two separate networks: give pi and v their own layers."
+        )
+
+
 def collect_epoch(ac, envs: EnvBatch, buf, logger, steps, max_ep_len, epoch, rew_scaler=None):
     """Run the policy for `steps` steps in each of the rank's envs; fill the buffer (with the
     rewards scaled by `rew_scaler`, if any), log the finished episodes. Episodes cut by the end
@@ -659,6 +669,7 @@ def ppo(
             log_std_init=log_std_init,
             **ac_kwargs,
         )
+        check_actor_critic(ac)
         if ortho_init:
             core.orthogonal_init(ac)
         sync_params(ac)  # identical starting parameters on every rank

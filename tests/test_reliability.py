@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import core
 import ppo
 from tests.faulty_envs import arm_reach_with_fault
 from tests.helpers import REPO, assert_ok, run, run_mpi
@@ -83,6 +84,23 @@ def test_notebook_api_raises_value_error_with_the_same_words(kwargs, message, tm
 def test_unsupported_spaces_raise_value_error_naming_the_space(tmp_path):
     with pytest.raises(ValueError, match="needs a flat Box observation space, got Tuple"):
         ppo.ppo(lambda: gym.make("Blackjack-v1"), logger_kwargs=dict(output_dir=str(tmp_path)))
+
+
+class SharedTrunkActorCritic(core.MLPActorCritic):
+    """A user's actor-critic whose value network reuses the policy's first layer."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.v.v_net[0] = self.pi.mu_net[0]
+
+
+def test_an_actor_critic_whose_networks_share_parameters_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match="pi and v share 2 parameter tensors"):
+        ppo.ppo(
+            lambda: gym.make("ArmReach-v0"),
+            actor_critic=SharedTrunkActorCritic,
+            logger_kwargs=dict(output_dir=str(tmp_path)),
+        )
 
 
 def test_a_failing_rank_brings_the_whole_job_down_within_seconds_with_its_message():
