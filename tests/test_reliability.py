@@ -151,9 +151,12 @@ def test_nan_observation_stops_with_epoch_and_quantity_and_keeps_the_last_good_c
 
 
 def test_overflowing_loss_stops_before_the_model_takes_a_nan(tmp_path):
+    # Rewards of 3e38 overflow float32 sums. Scaled, they would be clipped to 10 and not
+    # overflow; unscaled, the rewards-to-go become inf.
     with pytest.raises(FloatingPointError, match="epoch 0: NaN or inf in the rewards-to-go"):
         ppo.ppo(
             arm_reach_with_fault("huge", 20),
+            normalize_rew=False,
             steps_per_epoch=400,
             envs_per_proc=4,
             epochs=2,
@@ -166,7 +169,7 @@ def test_overflowing_loss_stops_before_the_model_takes_a_nan(tmp_path):
 def test_nan_on_the_command_line_is_one_line(tmp_path):
     code = (
         "import sys; sys.argv = ['ppo.py', '--epochs', '3', '--steps', '400', "
-        "'--envs_per_proc', '4', '--quiet', "
+        "'--envs_per_proc', '4', '--quiet', '--no-normalize_rew', "
         f"'--data_dir', {str(tmp_path)!r}]; import gymnasium as gym, ppo; "
         "from tests.faulty_envs import FaultAfter; make = gym.make; "
         "gym.make = lambda *a, **k: FaultAfter(make(*a, **k), 'huge', 20); ppo.main()"

@@ -1,5 +1,6 @@
 """Checkpoints and resume: a run killed with SIGKILL at any point continues where it saved."""
 
+import json
 import os
 import signal
 import subprocess
@@ -100,3 +101,19 @@ def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
     (run_dir / "checkpoint.pt").write_bytes(b"not a checkpoint")
     result = run([sys.executable, "ppo.py", "--resume", str(run_dir)])
     assert result.returncode == 2 and "not a readable checkpoint" in result.stderr
+
+
+def test_a_run_saved_before_reward_scaling_existed_resumes_without_it(tmp_path):
+    run_dir = tmp_path / "ppo" / "ppo_s0"
+    assert_ok(run([sys.executable, "ppo.py", "--epochs", "1", "--steps", "200", "--quiet",
+                   "--no-normalize_rew", "--data_dir", str(tmp_path)]))  # fmt: skip
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["normalize_rew"]  # as written before the flag existed
+    (run_dir / "config.json").write_text(json.dumps(config))
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    del checkpoint["rew_rms"]
+    torch.save(checkpoint, run_dir / "checkpoint.pt")
+    assert_ok(run([sys.executable, "ppo.py", "--resume", str(run_dir), "--epochs", "2", "--quiet"]))
+    _, rows = read_progress(run_dir)
+    assert [r["Epoch"] for r in rows] == [0, 1]
+    assert json.loads((run_dir / "config.json").read_text())["normalize_rew"] is False

@@ -66,8 +66,13 @@ def check_writable(directory: str | Path) -> None:
         ) from e
 
 
+# ppo() arguments added after runs were saved, with the value every run saved before had.
+ADDED_LATER = {"normalize_rew": False}
+
+
 def load_config(run_dir: str | Path) -> dict:
-    """The arguments a run was started with (its config.json)."""
+    """The arguments a run was started with (its config.json); an argument that did not exist
+    yet reads as the value the run had (ADDED_LATER), so an older run resumes as it was."""
     if not Path(run_dir).is_dir():
         raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
     path = Path(run_dir) / CONFIG_FILE
@@ -79,7 +84,7 @@ def load_config(run_dir: str | Path) -> dict:
             + (f" (and {len(runs_inside) - 8} more)" if len(runs_inside) > 8 else "")
         )
     try:
-        return json.loads(path.read_text())
+        return {**ADDED_LATER, **json.loads(path.read_text())}
     except (OSError, ValueError) as e:
         raise ValueError(f"{path} is missing or not valid JSON ({e}).") from e
 
