@@ -143,7 +143,8 @@ def mpi_avg_grads(module: torch.nn.Module) -> None:
     One collective call per backward pass instead of one per parameter tensor. The buffer is
     persistent and each parameter's .grad is a view into it, so there is nothing to gather
     before the call or scatter after it; autograd accumulates into the views as long as the
-    optimizer zeroes gradients in place (`zero_grad(set_to_none=False)`, as ppo.py does).
+    gradients are zeroed in place (`zero_grad(set_to_none=False)`, or the flat buffer's
+    `zero_()`, as ppo.py does).
     """
     mpi_avg_inplace(flat_grad_buffer(module))
 
