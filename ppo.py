@@ -103,6 +103,13 @@ def check_finite(name: str, value) -> None:
         raise FloatingPointError(f"NaN or inf in {name}")
 
 
+def clip_norm_(grad: torch.Tensor, max_norm: float) -> None:
+    """Scale a network's flat gradient down to norm max_norm if it is longer (the rule of
+    torch's clip_grad_norm_, in two ops on one tensor instead of a loop over the parameters)."""
+    norm = torch.linalg.vector_norm(grad)
+    grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+
+
 def minibatches_of(data: dict, passes: int, minibatches: int):
     """`passes` passes over the rank's data, each cut into `minibatches` minibatches of shuffled
     transitions (each transition once per pass). One minibatch is the whole batch, in order:
@@ -150,6 +157,8 @@ def update_networks(
     pi_optimizer, vf_optimizer = optimizers
     pi_steps, pi_stopped = 0, False
     zero, passes = torch.zeros(()), max(train_pi_iters, train_v_iters)
+    # Both networks' gradients, then one slot for the KL: the .grad tensors are views of it.
+    flat, (pi_grad, v_grad) = flat_grad_buffer([ac.pi, ac.v], extra=1)
     for step, batch in enumerate(minibatches_of(data, passes, minibatches)):
         pi_on = not pi_stopped and step < train_pi_iters * minibatches
         v_on = step < train_v_iters * minibatches
@@ -158,16 +167,15 @@ def update_networks(
         loss_pi, kl = compute_loss_pi(ac, batch, clip_ratio, loss, beta) if pi_on else (zero, zero)
         loss_v = compute_loss_v(ac, batch) if v_on else zero
         (loss_pi + loss_v).backward()
-        flat = flat_grad_buffer(ac, extra=1)  # both networks' gradients, then one slot: the KL
         flat[-1] = kl.detach()
         mpi_avg_inplace(flat)
         check_finite("the gradients or the KL", flat)  # a NaN loss shows here too
         if pi_on and loss == "clip" and flat[-1].item() > 1.5 * target_kl:
             pi_on, pi_stopped = False, True
-        for on, module, optimizer in [(pi_on, ac.pi, pi_optimizer), (v_on, ac.v, vf_optimizer)]:
+        for on, grad, optimizer in [(pi_on, pi_grad, pi_optimizer), (v_on, v_grad, vf_optimizer)]:
             if on:
                 if max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
+                    clip_norm_(grad, max_grad_norm)
                 optimizer.step()
         pi_steps += pi_on
         flat.zero_()  # every .grad at once: they are views of `flat`
@@ -681,9 +689,10 @@ def ppo(
         )
         rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
-        # foreach: one call per step for all the tensors (on the CPU, Adam loops over them).
-        pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, foreach=True)
-        vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, foreach=True)
+        # fused: one kernel per step for all the tensors (on the CPU, Adam otherwise loops over
+        # them in Python; bench/throughput.py). It rounds differently, within float32 rounding.
+        pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, fused=True)
+        vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, fused=True)
         optimizers = (pi_optimizer, vf_optimizer)
         get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
         settings = dict(  # of the update

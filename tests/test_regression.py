@@ -2,8 +2,11 @@
 
 The files in tests/fixtures/progress_before_refactor/ were written by the code of commit b55ef95
 (see the README there), whose update was Spinning Up's. Run with the flags that select that update
-(SPINNING_UP, as the README gives them), every column must match to the last digit, but the
-wall-clock ones.
+(SPINNING_UP, as the README gives them), every column must match, but the wall-clock ones: to the
+last digit until 2026-12-01; since then within float32 rounding (relative 1e-4, absolute 1e-7 for
+the near-zero LossPi), because Adam's fused kernel, which ppo() now uses for speed, rounds
+differently from the per-tensor loop that recorded them. A change to the algorithm moves the
+numbers by far more.
 """
 
 import sys
@@ -48,4 +51,5 @@ def test_progress_is_identical_to_the_one_recorded_before_the_refactor(case, tmp
     for row, expected in zip(rows, expected_rows, strict=True):
         for column in columns:
             if column not in WALL_CLOCK:
-                assert row[column] == expected[column], f"epoch {row['Epoch']}: {column}"
+                value = pytest.approx(float(expected[column]), rel=1e-4, abs=1e-7, nan_ok=True)
+                assert float(row[column]) == value, f"epoch {row['Epoch']}: {column}"

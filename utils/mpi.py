@@ -146,7 +146,7 @@ def mpi_avg_grads(module: torch.nn.Module) -> None:
     gradients are zeroed in place (`zero_grad(set_to_none=False)`, or the flat buffer's
     `zero_()`, as ppo.py does).
     """
-    mpi_avg_inplace(flat_grad_buffer(module))
+    mpi_avg_inplace(flat_grad_buffer([module])[0])
 
 
 def mpi_avg_inplace(flat: torch.Tensor) -> None:
@@ -157,26 +157,36 @@ def mpi_avg_inplace(flat: torch.Tensor) -> None:
     flat /= num_procs()
 
 
-def flat_grad_buffer(module: torch.nn.Module, extra: int = 0) -> torch.Tensor:
-    """The module's gradients as one contiguous tensor whose slices are the .grad tensors,
-    followed by `extra` free slots (numbers to average in the same Allreduce: ppo.py's KL).
+def flat_grad_buffer(
+    modules: list[torch.nn.Module], extra: int = 0
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The gradients of `modules` as one contiguous tensor, module after module, whose slices
+    are the .grad tensors (made, as zeros, for parameters that have none yet), followed by
+    `extra` free slots (numbers to average in the same Allreduce: ppo.py's KL); and each
+    module's part of it (its gradient, flat: a norm or a scaling of it is one op).
 
-    Built on first use, and again whenever a .grad was replaced (set to None and recreated) or
-    `extra` changed.
+    Autograd accumulates into the views as long as the gradients are zeroed in place (the
+    flat tensor's `zero_()`, or `zero_grad(set_to_none=False)`). Built on first use, and again
+    whenever a .grad was replaced (set to None and recreated) or `extra` changed.
     """
-    params = [p for p in module.parameters() if p.grad is not None]
-    key = ([p.grad.data_ptr() for p in params], extra)
-    cached = getattr(module, "_flat_grad", None)
-    if cached is not None and cached[1] == key:
-        return cached[0]
-    flat = params[0].grad.new_zeros(sum(p.numel() for p in params) + extra)
+    params = [[p for p in m.parameters() if p.requires_grad] for m in modules]
+    grads = [p.grad for part in params for p in part]
+    key = ([id(m) for m in modules], [-1 if g is None else g.data_ptr() for g in grads], extra)
+    cached = getattr(modules[0], "_flat_grad", None)
+    if cached is not None and cached[2] == key:
+        return cached[0], cached[1]
+    sizes = [sum(p.numel() for p in part) for part in params]
+    flat = params[0][0].new_zeros(sum(sizes) + extra)
     offset = 0
-    for p in params:
-        flat[offset : offset + p.numel()] = p.grad.reshape(-1)
+    for p in (p for part in params for p in part):
+        if p.grad is not None:
+            flat[offset : offset + p.numel()] = p.grad.reshape(-1)
         p.grad = flat[offset : offset + p.numel()].view_as(p)
         offset += p.numel()
-    module._flat_grad = (flat, ([p.grad.data_ptr() for p in params], extra))
-    return flat
+    parts = list(flat[: sum(sizes)].split(sizes))
+    key = ([id(m) for m in modules], [p.grad.data_ptr() for part in params for p in part], extra)
+    modules[0]._flat_grad = (flat, parts, key)
+    return flat, parts
 
 
 def mpi_avg_grads_per_parameter(module: torch.nn.Module) -> None:
