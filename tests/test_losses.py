@@ -10,6 +10,7 @@ from torch.optim import Adam
 
 import core
 import ppo
+from utils.mpi import flat_grad_buffer
 
 
 def constructed_batch(ratios, advs, seed=0):
@@ -177,3 +178,25 @@ def test_one_backward_pass_for_both_networks_trains_each_as_if_alone():
                 getattr(ac, name).parameters(), getattr(alone, name).parameters(), strict=True
             )
         ), f"{name} should have been trained"
+
+
+def test_clipping_a_networks_slice_of_the_flat_gradient_matches_torchs_clip_grad_norm():
+    """update_networks clips each network's gradient on its part of the flat buffer: the same
+    rule as torch's clip_grad_norm_ on the network's parameters, and the other network's part
+    (here under its limit) is left alone."""
+    ac, data = constructed_batch([1.0] * 64, list(np.random.default_rng(3).normal(size=64) * 100))
+    data["ret"] = torch.randn(64)
+    reference = copy.deepcopy(ac)
+    for net in (ac, reference):
+        loss_pi, _ = ppo.compute_loss_pi(net, data, clip_ratio=0.2)
+        (loss_pi + ppo.compute_loss_v(net, data)).backward()
+    flat, (pi_grad, v_grad) = flat_grad_buffer([ac.pi, ac.v], extra=1)
+    v_norm = v_grad.norm().item()
+    assert pi_grad.norm().item() > 0.5, "the policy's gradient should be long enough to clip"
+    torch.nn.utils.clip_grad_norm_(reference.pi.parameters(), 0.5)
+    ppo.clip_norm_(pi_grad, 0.5)
+    ppo.clip_norm_(v_grad, 2 * v_norm)
+    for p, q in zip(ac.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-8)
+    assert pi_grad.norm().item() == pytest.approx(0.5, rel=1e-5)
+    assert flat.numel() == pi_grad.numel() + v_grad.numel() + 1
