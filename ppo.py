@@ -452,6 +452,7 @@ def ppo(
     kl_beta=1.0,
     minibatches=8,
     max_grad_norm=0.5,
+    adam_eps=1e-5,
     anneal_lr=False,
     log_std_init=-0.5,
     envs_per_proc=20,
@@ -585,6 +586,11 @@ def ppo(
             to this before every step (CleanRL and Stable-Baselines3: 0.5); 0 turns it off
             (Spinning Up).
 
+        adam_eps (float): Adam's epsilon, added to the root of its second-moment estimate
+            (CleanRL and Stable-Baselines3: 1e-5; Spinning Up: PyTorch's 1e-8). The larger
+            value damps the steps of weights whose gradients are tiny, which on ArmReach-v0
+            learned faster (README, "The update, and the defaults").
+
         anneal_lr (bool): Lower both learning rates linearly from pi_lr and vf_lr at the first
             epoch to 0 after the last (CleanRL's default); --no-anneal_lr keeps them constant
             (Spinning Up).
@@ -691,8 +697,8 @@ def ppo(
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
         # fused: one kernel per step for all the tensors (on the CPU, Adam otherwise loops over
         # them in Python; bench/throughput.py). It rounds differently, within float32 rounding.
-        pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, fused=True)
-        vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, fused=True)
+        pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, eps=adam_eps, fused=True)
+        vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, eps=adam_eps, fused=True)
         optimizers = (pi_optimizer, vf_optimizer)
         get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
         settings = dict(  # of the update

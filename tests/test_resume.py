@@ -103,12 +103,13 @@ def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "not a readable checkpoint" in result.stderr
 
 
-def test_a_run_saved_before_reward_scaling_existed_resumes_without_it(tmp_path):
+def test_a_run_saved_before_reward_scaling_and_adam_eps_existed_resumes_as_it_was(tmp_path):
     run_dir = tmp_path / "ppo" / "ppo_s0"
     assert_ok(run([sys.executable, "ppo.py", "--epochs", "1", "--steps", "200", "--quiet",
-                   "--no-normalize_rew", "--data_dir", str(tmp_path)]))  # fmt: skip
+                   "--no-normalize_rew", "--adam_eps", "1e-8",
+                   "--data_dir", str(tmp_path)]))  # fmt: skip
     config = json.loads((run_dir / "config.json").read_text())
-    del config["normalize_rew"]  # as written before the flag existed
+    del config["normalize_rew"], config["adam_eps"]  # as written before the flags existed
     (run_dir / "config.json").write_text(json.dumps(config))
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     del checkpoint["rew_rms"]
@@ -116,4 +117,9 @@ def test_a_run_saved_before_reward_scaling_existed_resumes_without_it(tmp_path):
     assert_ok(run([sys.executable, "ppo.py", "--resume", str(run_dir), "--epochs", "2", "--quiet"]))
     _, rows = read_progress(run_dir)
     assert [r["Epoch"] for r in rows] == [0, 1]
-    assert json.loads((run_dir / "config.json").read_text())["normalize_rew"] is False
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["normalize_rew"] is False and config["adam_eps"] == 1e-8
+    # The optimizers' state resumed with the epsilon they were saved with.
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert {g["eps"] for opt in ("pi_optimizer", "vf_optimizer")
+            for g in checkpoint[opt]["param_groups"]} == {1e-8}  # fmt: skip

@@ -31,8 +31,16 @@ from utils.logx import load_config
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
-# Arguments that shape what a checkpoint holds: a resumed run must use the saved values.
-RESUME_MUST_MATCH = ("steps_per_epoch", "envs_per_proc", "normalize_obs", "normalize_rew", "loss")
+# Arguments that shape what a checkpoint holds (adam_eps: the optimizers' saved state carries
+# it): a resumed run must use the saved values.
+RESUME_MUST_MATCH = (
+    "steps_per_epoch",
+    "envs_per_proc",
+    "normalize_obs",
+    "normalize_rew",
+    "adam_eps",
+    "loss",
+)
 
 
 def saved_ac_kwargs(ac_kwargs: dict) -> dict:

@@ -210,7 +210,7 @@ def check_arguments(ranks: int, **kwargs) -> None:
             f"eval_freq={kwargs['eval_freq']} must be >= 0 (0: no evaluation) and "
             f"eval_episodes={kwargs['eval_episodes']} positive."
         )
-    for name in ("pi_lr", "vf_lr", "clip_ratio", "target_kl"):
+    for name in ("pi_lr", "vf_lr", "clip_ratio", "target_kl", "adam_eps"):
         if not kwargs[name] > 0:
             raise ValueError(f"{name}={kwargs[name]} must be greater than 0.")
     for name in ("gamma", "lam"):
