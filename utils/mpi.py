@@ -169,23 +169,26 @@ def flat_grad_buffer(
     flat tensor's `zero_()`, or `zero_grad(set_to_none=False)`). Built on first use, and again
     whenever a .grad was replaced (set to None and recreated) or `extra` changed.
     """
-    params = [[p for p in m.parameters() if p.requires_grad] for m in modules]
-    grads = [p.grad for part in params for p in part]
-    key = ([id(m) for m in modules], [-1 if g is None else g.data_ptr() for g in grads], extra)
+    per_module = [[p for p in m.parameters() if p.requires_grad] for m in modules]
+    params = [p for part in per_module for p in part]
+
+    def key() -> tuple:
+        grads = [-1 if p.grad is None else p.grad.data_ptr() for p in params]
+        return [id(m) for m in modules], grads, extra
+
     cached = getattr(modules[0], "_flat_grad", None)
-    if cached is not None and cached[2] == key:
+    if cached is not None and cached[2] == key():
         return cached[0], cached[1]
-    sizes = [sum(p.numel() for p in part) for part in params]
-    flat = params[0][0].new_zeros(sum(sizes) + extra)
+    sizes = [sum(p.numel() for p in part) for part in per_module]
+    flat = params[0].new_zeros(sum(sizes) + extra)
     offset = 0
-    for p in (p for part in params for p in part):
+    for p in params:
         if p.grad is not None:
             flat[offset : offset + p.numel()] = p.grad.reshape(-1)
         p.grad = flat[offset : offset + p.numel()].view_as(p)
         offset += p.numel()
     parts = list(flat[: sum(sizes)].split(sizes))
-    key = ([id(m) for m in modules], [p.grad.data_ptr() for part in params for p in part], extra)
-    modules[0]._flat_grad = (flat, parts, key)
+    modules[0]._flat_grad = (flat, parts, key())
     return flat, parts
 
 
