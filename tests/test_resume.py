@@ -100,7 +100,9 @@ def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
         ppo.ppo(lambda: gym.make("ArmReach-v0"), steps_per_epoch=400, resume=str(run_dir))
     # The optimizers' saved state holds Adam's epsilon: another one would be silently dropped.
     with pytest.raises(ValueError, match="adam_eps=1e-05 differs from 1e-08"):
-        ppo.ppo(lambda: gym.make("ArmReach-v0"), adam_eps=1e-5, resume=str(run_dir))
+        ppo.ppo(
+            lambda: gym.make("ArmReach-v0"), steps_per_epoch=200, adam_eps=1e-5, resume=str(run_dir)
+        )
     (run_dir / "checkpoint.pt").write_bytes(b"not a checkpoint")
     result = run([sys.executable, "ppo.py", "--resume", str(run_dir)])
     assert result.returncode == 2 and "not a readable checkpoint" in result.stderr
