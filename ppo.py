@@ -13,6 +13,7 @@ or from a notebook started in this folder: `import ppo; ac = ppo.ppo(lambda: gym
 
 from __future__ import annotations
 
+import math
 import sys
 
 if __name__ == "__main__":
@@ -98,7 +99,10 @@ def compute_loss_v(ac, data):
 
 def check_finite(name: str, value) -> None:
     """Stop at the first NaN or inf, before it reaches the weights or a checkpoint."""
-    finite = np.isfinite(value).all() if isinstance(value, np.ndarray) else value.isfinite().all()
+    if isinstance(value, np.ndarray):
+        finite = np.isfinite(value).all()
+    else:  # a float64 sum is finite exactly when every element is: one op at every minibatch step
+        finite = math.isfinite(value.sum(dtype=torch.float64).item())
     if not finite:
         raise FloatingPointError(f"NaN or inf in {name}")
 

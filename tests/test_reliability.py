@@ -222,3 +222,17 @@ def test_more_ranks_than_cores_works_without_extra_flags(tmp_path):
     assert_ok(run(args, timeout=180))
     _, rows = read_progress(tmp_path / "ppo" / "ppo_s0")
     assert rows[0]["TotalEnvInteracts"] == 40 * ranks
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), "both infinities"])
+def test_check_finite_finds_one_bad_element_in_a_tensor(bad):
+    value = torch.zeros(10_000)
+    value[-1] = 3e38  # large but finite elements are no error: the check sums in float64
+    value[0] = 3e38
+    ppo.check_finite("the gradients", value)
+    if bad == "both infinities":  # +inf + -inf is NaN: still caught
+        value[7], value[8] = float("inf"), -float("inf")
+    else:
+        value[5000] = bad
+    with pytest.raises(FloatingPointError, match="NaN or inf in the gradients"):
+        ppo.check_finite("the gradients", value)
