@@ -177,7 +177,9 @@ class MLPActorCritic(nn.Module):
 
 
 class PPOBuffer:
-    """Experience of K environments over T steps, with GAE-lambda advantages.
+    """Experience of K environments over T steps, with GAE-lambda advantages and the value
+    function's targets: the lambda-returns, advantage + V(s_t) (CleanRL, Stable-Baselines3), or
+    with `lambda_returns=False` the discounted rewards-to-go (Spinning Up).
 
     Each environment's trajectory is a column. `finish_path(k, last_val)` closes the running
     path of environment k: `last_val` is 0 when the episode truly terminated and V(s_T) when it
@@ -193,6 +195,7 @@ class PPOBuffer:
         num_envs: int = 1,
         gamma: float = 0.99,
         lam: float = 0.95,
+        lambda_returns: bool = True,
     ):
         self.obs_buf = np.zeros((size, num_envs, obs_dim), dtype=np.float32)
         self.act_buf = np.zeros((size, num_envs, *np.atleast_1d(act_dim or ())), dtype=np.float32)
@@ -201,7 +204,7 @@ class PPOBuffer:
         self.logp_buf = np.zeros((size, num_envs), dtype=np.float32)
         self.adv_buf = np.zeros((size, num_envs), dtype=np.float32)
         self.ret_buf = np.zeros((size, num_envs), dtype=np.float32)
-        self.gamma, self.lam = gamma, lam
+        self.gamma, self.lam, self.lambda_returns = gamma, lam, lambda_returns
         self.ptr, self.max_size = 0, size
         self.path_start_idx = np.zeros(num_envs, dtype=np.int64)
 
@@ -224,8 +227,12 @@ class PPOBuffer:
         with np.errstate(over="ignore", invalid="ignore"):
             deltas = rews[:-1] + self.gamma * vals[1:] - vals[:-1]
             self.adv_buf[path, env_index] = discount_cumsum(deltas, self.gamma * self.lam)
-            # Rewards-to-go, bootstrapped with last_val: the targets of the value function.
-            self.ret_buf[path, env_index] = discount_cumsum(rews, self.gamma)[:-1]
+            if self.lambda_returns:
+                # Bootstrapped from V at every step, weighted by lambda: it varies less than
+                # the rewards-to-go, which bootstrap only from last_val.
+                self.ret_buf[path, env_index] = self.adv_buf[path, env_index] + vals[:-1]
+            else:
+                self.ret_buf[path, env_index] = discount_cumsum(rews, self.gamma)[:-1]
 
         self.path_start_idx[env_index] = self.ptr
 

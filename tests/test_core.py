@@ -39,29 +39,38 @@ def fill(buf, rews, vals, env_index=0, num_envs=1):
         buf.store(np.zeros((num_envs, 2)), np.zeros((num_envs, 1)), rew, val, np.zeros(num_envs))
 
 
-def test_terminated_episode_has_zero_value_after_last_step():
-    # Three steps, rewards 1, 2, 3; V = 0.5, 1.0, 1.5; gamma 0.9, lambda 0.8.
-    buf = core.PPOBuffer(2, (1,), 3, gamma=0.9, lam=0.8)
+# Three steps, rewards 1, 2, 3; V = 0.5, 1.0, 1.5; gamma 0.9, lambda 0.8. The value targets are
+# the rewards-to-go (Spinning Up) or the lambda-returns, advantage + V (the default).
+@pytest.mark.parametrize("lambda_returns", [False, True])
+def test_terminated_episode_has_zero_value_after_last_step(lambda_returns):
+    buf = core.PPOBuffer(2, (1,), 3, gamma=0.9, lam=0.8, lambda_returns=lambda_returns)
     fill(buf, [1.0, 2.0, 3.0], [0.5, 1.0, 1.5])
     buf.finish_path(0, last_val=0.0)
     # delta_2 = 3 - 1.5 = 1.5; delta_1 = 2 + 0.9*1.5 - 1 = 2.35; delta_0 = 1 + 0.9*1 - 0.5 = 1.4
     # adv_2 = 1.5; adv_1 = 2.35 + 0.72*1.5 = 3.43; adv_0 = 1.4 + 0.72*3.43 = 3.8696
     np.testing.assert_allclose(buf.adv_buf[:, 0], [3.8696, 3.43, 1.5], rtol=1e-6)
-    # ret_2 = 3; ret_1 = 2 + 0.9*3 = 4.7; ret_0 = 1 + 0.9*4.7 = 5.23
-    np.testing.assert_allclose(buf.ret_buf[:, 0], [5.23, 4.7, 3.0], rtol=1e-6)
+    if lambda_returns:  # adv + V
+        np.testing.assert_allclose(buf.ret_buf[:, 0], [4.3696, 4.43, 3.0], rtol=1e-6)
+    else:  # ret_2 = 3; ret_1 = 2 + 0.9*3 = 4.7; ret_0 = 1 + 0.9*4.7 = 5.23
+        np.testing.assert_allclose(buf.ret_buf[:, 0], [5.23, 4.7, 3.0], rtol=1e-6)
 
 
-def test_truncated_episode_bootstraps_from_value_of_last_observation():
-    buf = core.PPOBuffer(2, (1,), 3, gamma=0.9, lam=0.8)
+@pytest.mark.parametrize("lambda_returns", [False, True])
+def test_truncated_episode_bootstraps_from_value_of_last_observation(lambda_returns):
+    buf = core.PPOBuffer(2, (1,), 3, gamma=0.9, lam=0.8, lambda_returns=lambda_returns)
     fill(buf, [1.0, 2.0, 3.0], [0.5, 1.0, 1.5])
     buf.finish_path(0, last_val=2.0)  # V(s_T) of the observation the time limit cut at
     # delta_2 = 3 + 0.9*2 - 1.5 = 3.3; adv_1 = 2.35 + 0.72*3.3 = 4.726; adv_0 = 1.4 + 0.72*4.726
-    np.testing.assert_allclose(buf.adv_buf[:, 0], [1.4 + 0.72 * 4.726, 4.726, 3.3], rtol=1e-6)
-    # ret_2 = 3 + 0.9*2 = 4.8; ret_1 = 2 + 0.9*4.8 = 6.32; ret_0 = 1 + 0.9*6.32 = 6.688
-    np.testing.assert_allclose(buf.ret_buf[:, 0], [6.688, 6.32, 4.8], rtol=1e-6)
+    adv_0 = 1.4 + 0.72 * 4.726
+    np.testing.assert_allclose(buf.adv_buf[:, 0], [adv_0, 4.726, 3.3], rtol=1e-6)
+    if lambda_returns:  # adv + V
+        np.testing.assert_allclose(buf.ret_buf[:, 0], [adv_0 + 0.5, 5.726, 4.8], rtol=1e-6)
+    else:  # ret_2 = 3 + 0.9*2 = 4.8; ret_1 = 2 + 0.9*4.8 = 6.32; ret_0 = 1 + 0.9*6.32 = 6.688
+        np.testing.assert_allclose(buf.ret_buf[:, 0], [6.688, 6.32, 4.8], rtol=1e-6)
 
 
-def test_buffer_with_k_envs_gives_each_env_the_advantages_it_would_get_alone():
+@pytest.mark.parametrize("lambda_returns", [False, True])
+def test_buffer_with_k_envs_gives_each_env_the_advantages_it_would_get_alone(lambda_returns):
     rng = np.random.default_rng(0)
     steps, num_envs, gamma, lam = 20, 3, 0.95, 0.9
     rews = rng.normal(size=(steps, num_envs))
@@ -69,7 +78,7 @@ def test_buffer_with_k_envs_gives_each_env_the_advantages_it_would_get_alone():
     ends = rng.random((steps, num_envs)) < 0.2  # an episode ends after this step
     ends[-1] = True  # the epoch cut
     last_vals = rng.normal(size=(steps, num_envs))
-    buf = core.PPOBuffer(2, (1,), steps, num_envs, gamma, lam)
+    buf = core.PPOBuffer(2, (1,), steps, num_envs, gamma, lam, lambda_returns)
     for t in range(steps):
         buf.store(np.zeros((num_envs, 2)), np.zeros((num_envs, 1)), rews[t], vals[t], np.zeros(3))
         for k in np.flatnonzero(ends[t]):
@@ -80,6 +89,8 @@ def test_buffer_with_k_envs_gives_each_env_the_advantages_it_would_get_alone():
             adv, ret = hand_gae(
                 rews[start : t + 1, k], vals[start : t + 1, k], last_vals[t, k], gamma, lam
             )
+            if lambda_returns:
+                ret = adv + vals[start : t + 1, k]
             np.testing.assert_allclose(buf.adv_buf[start : t + 1, k], adv, rtol=1e-4, atol=1e-5)
             np.testing.assert_allclose(buf.ret_buf[start : t + 1, k], ret, rtol=1e-4, atol=1e-5)
             start = t + 1

@@ -152,8 +152,8 @@ def test_nan_observation_stops_with_epoch_and_quantity_and_keeps_the_last_good_c
 
 def test_overflowing_loss_stops_before_the_model_takes_a_nan(tmp_path):
     # Rewards of 3e38 overflow float32 sums. Scaled, they would be clipped to 10 and not
-    # overflow; unscaled, the rewards-to-go become inf.
-    with pytest.raises(FloatingPointError, match="epoch 0: NaN or inf in the rewards-to-go"):
+    # overflow; unscaled, the value targets become inf.
+    with pytest.raises(FloatingPointError, match="epoch 0: NaN or inf in the value targets"):
         ppo.ppo(
             arm_reach_with_fault("huge", 20),
             normalize_rew=False,
@@ -175,7 +175,7 @@ def test_nan_on_the_command_line_is_one_line(tmp_path):
         "gym.make = lambda *a, **k: FaultAfter(make(*a, **k), 'huge', 20); ppo.main()"
     )
     result = run([sys.executable, "-c", code])
-    assert_one_line_error(result, "epoch 0: NaN or inf in the rewards-to-go")
+    assert_one_line_error(result, "epoch 0: NaN or inf in the value targets")
 
 
 REPRODUCIBLE_COLUMNS_EXCLUDED = {"Time", "StepsPerSec", "EvalTime"}

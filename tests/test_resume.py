@@ -108,13 +108,14 @@ def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "not a readable checkpoint" in result.stderr
 
 
-def test_a_run_saved_before_reward_scaling_and_adam_eps_existed_resumes_as_it_was(tmp_path):
+def test_a_run_saved_before_three_flags_existed_resumes_as_it_was(tmp_path):
+    # normalize_rew, adam_eps and lambda_returns: a run saved before them had False, 1e-8, False.
     run_dir = tmp_path / "ppo" / "ppo_s0"
     assert_ok(run([sys.executable, "ppo.py", "--epochs", "1", "--steps", "200", "--quiet",
-                   "--no-normalize_rew", "--adam_eps", "1e-8",
+                   "--no-normalize_rew", "--adam_eps", "1e-8", "--no-lambda_returns",
                    "--data_dir", str(tmp_path)]))  # fmt: skip
     config = json.loads((run_dir / "config.json").read_text())
-    del config["normalize_rew"], config["adam_eps"]  # as written before the flags existed
+    del config["normalize_rew"], config["adam_eps"], config["lambda_returns"]  # not yet flags
     (run_dir / "config.json").write_text(json.dumps(config))
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     del checkpoint["rew_rms"]
@@ -124,6 +125,7 @@ def test_a_run_saved_before_reward_scaling_and_adam_eps_existed_resumes_as_it_wa
     assert [r["Epoch"] for r in rows] == [0, 1]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["normalize_rew"] is False and config["adam_eps"] == 1e-8
+    assert config["lambda_returns"] is False
     # The optimizers' state resumed with the epsilon they were saved with.
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert {g["eps"] for opt in ("pi_optimizer", "vf_optimizer")
