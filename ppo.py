@@ -703,15 +703,8 @@ def ppo(
         var_counts = tuple(core.count_vars(module) for module in [ac.pi, ac.v])
         logger.log(f"\nNumber of parameters: \t pi: {var_counts[0]}, \t v: {var_counts[1]}\n")
         local_steps_per_env = steps_per_epoch // (num_procs() * envs_per_proc)
-        buf = core.PPOBuffer(
-            obs_space.shape[0],
-            act_space.shape,
-            local_steps_per_env,
-            envs_per_proc,
-            gamma,
-            lam,
-            lambda_returns,
-        )
+        dims = (obs_space.shape[0], act_space.shape, local_steps_per_env, envs_per_proc)
+        buf = core.PPOBuffer(*dims, gamma, lam, lambda_returns)
         rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
         # fused: one kernel per step for all the tensors (on the CPU, Adam otherwise loops over
