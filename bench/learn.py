@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -152,14 +153,20 @@ def main() -> None:
         return
 
     results: dict[str, list[list[dict]]] = {"ours": [], "sb3": [], "sb3+VecNormalize": []}
-    for seed in args.seeds:  # seeds outermost: machine load drifts alike for every config
-        results["ours"].append(run_ours(seed, args.steps, args.eval_every, args.episodes, args.cpu))
-        for name in ("sb3", "sb3+VecNormalize"):
-            cmd = [sys.executable, __file__, "--worker", name, "--seed", str(seed)]
-            cmd += ["--steps", str(args.steps), "--eval_every", str(args.eval_every)]
-            cmd += ["--episodes", str(args.episodes)]
-            out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True)
-            results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    # Stable-Baselines3 makes a log folder for every run, in /tmp unless SB3_LOGDIR says where.
+    with tempfile.TemporaryDirectory() as sb3_logs:
+        sb3_env = dict(os.environ, SB3_LOGDIR=sb3_logs)
+        for seed in args.seeds:  # seeds outermost: machine load drifts alike for every config
+            run = run_ours(seed, args.steps, args.eval_every, args.episodes, args.cpu)
+            results["ours"].append(run)
+            for name in ("sb3", "sb3+VecNormalize"):
+                cmd = [sys.executable, __file__, "--worker", name, "--seed", str(seed)]
+                cmd += ["--steps", str(args.steps), "--eval_every", str(args.eval_every)]
+                cmd += ["--episodes", str(args.episodes)]
+                out = subprocess.run(
+                    cmd, cwd=REPO, env=sb3_env, check=True, capture_output=True, text=True
+                )
+                results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
 
     rows = [summarize(name, runs) for name, runs in results.items()]
     # SB3's best time to 95%; if no SB3 config got there, its training time bounds it from below.
