@@ -93,6 +93,7 @@ def rollout_rate(
             train_pi_iters=1,
             train_v_iters=1,
             envs_per_proc=k,
+            warmup_normalizers=False,  # one epoch collected, timed: the same loop, warm-up or not
             quiet=True,
             logger_kwargs=dict(output_dir=str(out_dir)),
         )

@@ -6,6 +6,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import ppo
 from tests.helpers import assert_ok, run, run_mpi
@@ -30,9 +31,9 @@ def check_arm_reach_run(data_dir, ranks):
     columns, rows = read_progress(run_dirs[0])
     assert columns == COLUMNS
     assert [r["Epoch"] for r in rows] == [0, 1]
-    assert [r["TotalEnvInteracts"] for r in rows] == [1000, 2000]
-    # 1000 steps over 2 ranks x 20 envs: the 50-step episodes first end in the second epoch.
-    assert 0 <= rows[-1]["SuccessRate"] <= 1 and rows[-1]["AverageEpRet"] < 0
+    assert [r["TotalEnvInteracts"] for r in rows] == [2000, 3000]  # 1000: the warm-up
+    # 1000 steps over 2 ranks x 20 envs: the 50-step episodes end in epoch 0, after the warm-up.
+    assert 0 <= rows[0]["SuccessRate"] <= 1 and rows[0]["AverageEpRet"] < 0
     config = json.loads((run_dirs[0] / "config.json").read_text())
     assert config["mpi_ranks"] == ranks and config["env_id"] == "ArmReach-v0"
     assert (run_dirs[0] / "checkpoint.pt").exists()
@@ -93,6 +94,28 @@ def test_notebook_api_improves_cartpole_return_within_a_small_budget(tmp_path):
     first, last = rows[0]["AverageEpRet"], rows[-1]["AverageEpRet"]
     assert last > 3 * first and last > 80, f"AverageEpRet went from {first} to {last}"
     assert ac.act(np.zeros((1, 4), dtype=np.float32), deterministic=True).shape == (1,)
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_warmup_gives_the_normalizers_one_epoch_before_the_first_update(tmp_path, warmup):
+    ac = ppo.ppo(
+        lambda: gym.make("ArmReach-v0"),
+        epochs=2,
+        steps_per_epoch=100,
+        envs_per_proc=2,
+        train_pi_iters=1,
+        train_v_iters=1,
+        warmup_normalizers=warmup,
+        quiet=True,
+        logger_kwargs=dict(output_dir=str(tmp_path)),
+    )
+    _, rows = read_progress(tmp_path)
+    warmup_steps = 100 if warmup else 0  # counted as experience, not learned from
+    assert [r["TotalEnvInteracts"] for r in rows] == [warmup_steps + 100, warmup_steps + 200]
+    # The normalizer holds every observation the policy acted on: the warm-up's too.
+    assert ac.obs_rms.count.item() == warmup_steps + 200
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert checkpoint["total_env_interacts"] == warmup_steps + 200
 
 
 def test_penalty_variant_adapts_its_coefficient_and_improves_cartpole(tmp_path):

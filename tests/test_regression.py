@@ -23,6 +23,7 @@ WALL_CLOCK = ("Time", "StepsPerSec", "EvalTime")
 SPINNING_UP = ["--minibatches", "1", "--train_pi_iters", "80", "--train_v_iters", "80"]
 SPINNING_UP += ["--max_grad_norm", "0", "--no-anneal_lr", "--log_std_init", "-0.5", "--lam", "0.97"]
 SPINNING_UP += ["--no-normalize_rew", "--adam_eps", "1e-8", "--no-lambda_returns"]
+SPINNING_UP += ["--no-warmup_normalizers"]
 SPINNING_UP += ["--pi_lr", "3e-4", "--vf_lr", "1e-3", "--target_kl", "0.01"]
 ARM = ["--env", "ArmReach-v0", "--epochs", "3", "--steps", "2000", "--eval_freq", "2"]
 ARM += ["--eval_episodes", "4", "--save_freq", "2"]

@@ -54,7 +54,8 @@ def test_sigkill_mid_training_then_resume_gives_every_epoch_once_in_order(
     assert_ok(result)
     _, rows = read_progress(run_dir)
     assert [r["Epoch"] for r in rows] == list(range(7))
-    assert [r["TotalEnvInteracts"] for r in rows] == [400 * (i + 1) for i in range(7)]
+    # The first 400 steps are the normalizers' warm-up, before epoch 0 and not again on resume.
+    assert [r["TotalEnvInteracts"] for r in rows] == [400 * (i + 2) for i in range(7)]
     assert all(r["Time"] > 0 for r in rows)
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] == 6
 
@@ -82,11 +83,11 @@ def test_notebook_resume_continues_from_the_checkpoint_state(tmp_path):
     )
     _, rows = read_progress(tmp_path)
     assert [r["Epoch"] for r in rows] == [0, 1, 2]
-    assert rows[-1]["TotalEnvInteracts"] == 1200
-    assert ac.obs_rms.count.item() == 1200  # the normalizer went on counting from the checkpoint
+    assert rows[-1]["TotalEnvInteracts"] == 1600  # the warm-up's 400, then 3 epochs: no new one
+    assert ac.obs_rms.count.item() == 1600  # the normalizer went on counting from the checkpoint
     # ... and so did the reward scale's statistics, which live beside the actor-critic
     rew_rms = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["rew_rms"]
-    assert rew_rms["count"].item() == 1200 and saved["rew_rms"]["count"].item() == 800
+    assert rew_rms["count"].item() == 1600 and saved["rew_rms"]["count"].item() == 1200
 
 
 def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
@@ -108,14 +109,17 @@ def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "not a readable checkpoint" in result.stderr
 
 
-def test_a_run_saved_before_three_flags_existed_resumes_as_it_was(tmp_path):
-    # normalize_rew, adam_eps and lambda_returns: a run saved before them had False, 1e-8, False.
+def test_a_run_saved_before_four_flags_existed_resumes_as_it_was(tmp_path):
+    # normalize_rew, adam_eps, lambda_returns, warmup_normalizers: a run saved before them had
+    # False, 1e-8, False, False.
     run_dir = tmp_path / "ppo" / "ppo_s0"
     assert_ok(run([sys.executable, "ppo.py", "--epochs", "1", "--steps", "200", "--quiet",
                    "--no-normalize_rew", "--adam_eps", "1e-8", "--no-lambda_returns",
+                   "--no-warmup_normalizers",
                    "--data_dir", str(tmp_path)]))  # fmt: skip
     config = json.loads((run_dir / "config.json").read_text())
-    del config["normalize_rew"], config["adam_eps"], config["lambda_returns"]  # not yet flags
+    for flag in ["normalize_rew", "adam_eps", "lambda_returns", "warmup_normalizers"]:
+        del config[flag]  # not yet flags
     (run_dir / "config.json").write_text(json.dumps(config))
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     del checkpoint["rew_rms"]
@@ -125,7 +129,7 @@ def test_a_run_saved_before_three_flags_existed_resumes_as_it_was(tmp_path):
     assert [r["Epoch"] for r in rows] == [0, 1]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["normalize_rew"] is False and config["adam_eps"] == 1e-8
-    assert config["lambda_returns"] is False
+    assert config["lambda_returns"] is False and config["warmup_normalizers"] is False
     # The optimizers' state resumed with the epsilon they were saved with.
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert {g["eps"] for opt in ("pi_optimizer", "vf_optimizer")

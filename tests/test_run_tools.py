@@ -186,7 +186,7 @@ def test_load_runs_groups_two_seeds_and_another_experiment_into_two_experiments(
         "arm on ArmReach-v0": ["arm_s0", "arm_s1"],
         "cartpole on CartPole-v1": ["cartpole_s0"],
     }
-    assert runs[0][2]["TotalEnvInteracts"].tolist() == [400, 800]
+    assert runs[0][2]["TotalEnvInteracts"].tolist() == [800, 1200]  # 400: the warm-up
 
 
 def test_experiment_name_falls_back_to_the_directory_name_without_the_seed(tmp_path):
@@ -209,7 +209,7 @@ def test_plot_runs_draws_the_mean_of_the_seeds_with_a_band_per_experiment(data_d
         for seed in ("arm_s0", "arm_s1")
     ]
     arm = lines["arm on ArmReach-v0 (2 seeds)"]
-    np.testing.assert_allclose(arm.get_xdata(), [400, 800])
+    np.testing.assert_allclose(arm.get_xdata(), [800, 1200])  # TotalEnvInteracts
     np.testing.assert_allclose(arm.get_ydata(), (returns[0] + returns[1]) / 2)
     assert len(ax.collections) == 1  # a band for the experiment with two seeds only
 
@@ -221,7 +221,7 @@ def test_runs_of_different_length_are_averaged_over_their_common_epochs(data_dir
     progress.write_text("\n".join(progress.read_text().splitlines()[:2]) + "\n")  # one epoch
     with pytest.warns(UserWarning, match="1 to 2 rows; it is drawn over the first 1"):
         fig = plot.plot_runs([tmp_path], ["AverageEpRet", "SuccessRate"], out=None, smooth=2)
-    assert [ax.get_lines()[0].get_xdata().tolist() for ax in fig.axes] == [[400], [400]]
+    assert [ax.get_lines()[0].get_xdata().tolist() for ax in fig.axes] == [[800], [800]]
 
 
 def test_a_rerun_of_a_seed_is_its_own_curve_not_another_seed(data_dir, tmp_path):

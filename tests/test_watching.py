@@ -77,7 +77,7 @@ def test_tensorboard_gets_every_progress_column(tmp_path):
     columns = (run_dir / "progress.txt").read_text().splitlines()[0].split("\t")
     assert set(events.Tags()["scalars"]) == set(columns)
     steps = [event.step for event in events.Scalars("AverageEpRet")]
-    assert steps == [400, 800]  # x axis: TotalEnvInteracts
+    assert steps == [800, 1200]  # x axis: TotalEnvInteracts (the first 400: the warm-up)
 
 
 def test_tensorboard_missing_is_one_clear_line(tmp_path):

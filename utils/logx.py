@@ -67,7 +67,12 @@ def check_writable(directory: str | Path) -> None:
 
 
 # ppo() arguments added after runs were saved, with the value every run saved before had.
-ADDED_LATER = {"normalize_rew": False, "adam_eps": 1e-8, "lambda_returns": False}
+ADDED_LATER = {
+    "normalize_rew": False,
+    "adam_eps": 1e-8,
+    "lambda_returns": False,
+    "warmup_normalizers": False,
+}
 
 
 def load_config(run_dir: str | Path) -> dict:
