@@ -337,16 +337,19 @@ def sync_normalizers(*normalizers: core.RunningMeanStd | None) -> None:
         rms.update(batch_mean, batch_var, n)
 
 
-def warm_up_normalizers(ac, envs: EnvBatch, buf, logger, max_ep_len, rew_scaler) -> int:
+def warm_up_normalizers(ac, envs: EnvBatch, buf, logger, max_ep_len, rew_scaler, progress):
     """Run the untrained policy for one epoch (a buffer's worth) and fold what it saw into the
     normalizers, without learning from it. They start empty: without this, the first update
     would learn from raw observations and unscaled rewards, on a scale that the next epoch's
-    statistics leave behind. Collective. Returns the env steps it took over all ranks, which
-    count in TotalEnvInteracts (its finished episodes are logged in epoch 0's row)."""
+    statistics leave behind. Collective. Its env steps over all ranks and its seconds are added
+    to `progress`: they count in TotalEnvInteracts and Time (its finished episodes are logged
+    in epoch 0's row)."""
+    start = time.time()
     collect_epoch(ac, envs, buf, logger, buf.max_size, max_ep_len, 0, rew_scaler)
     buf.get()  # emptied: these steps are not learned from
     sync_normalizers(ac.obs_rms, None if rew_scaler is None else rew_scaler.ret_rms)
-    return int(mpi_sum(buf.max_size * len(envs.envs)))
+    progress.total_env_interacts += int(mpi_sum(buf.max_size * len(envs.envs)))
+    progress.elapsed_time += time.time() - start
 
 
 def normalize_advantages(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -641,14 +644,15 @@ def ppo(
             the env's own rewards. --no-normalize_rew to turn off (Spinning Up).
 
         warmup_normalizers (bool): Before the first update, run the untrained policy for one
-            epoch (steps_per_epoch steps, counted in TotalEnvInteracts, its episodes logged in
-            epoch 0's row) only to give the normalizers their first statistics: the first
-            update then learns from normalized observations and scaled rewards, like every
-            later one, instead of raw ones on a scale the next epochs leave. Nothing happens
-            without normalize_obs and normalize_rew, or on resume. (Stable-Baselines3 and
-            CleanRL update their normalizers at every step instead; ours are merged over ranks
-            once per epoch.) On ArmReach-v0 it reached 95% success sooner (README, "The update,
-            and the defaults"); --no-warmup_normalizers to turn off (Spinning Up).
+            epoch (steps_per_epoch steps, counted in TotalEnvInteracts and its seconds in Time,
+            its episodes logged in epoch 0's row) only to give the normalizers their first
+            statistics: the first update then learns from normalized observations and scaled
+            rewards, like every later one, instead of raw ones on a scale the next epochs
+            leave. Nothing happens without normalize_obs and normalize_rew, or on resume.
+            (Stable-Baselines3 and CleanRL update their normalizers at every step instead; ours
+            are merged over ranks once per epoch.) On ArmReach-v0 it reached 95% success sooner
+            (README, "The update, and the defaults"); --no-warmup_normalizers to turn off
+            (Spinning Up).
 
         ortho_init (bool): Initialize the actor-critic's linear layers as CleanRL and
             Stable-Baselines3 do (orthogonal, gain sqrt(2), 0.01 for the policy's output, 1 for
@@ -752,8 +756,7 @@ def ppo(
         if checkpoint is None:
             envs.reset(seed)
             if warmup_normalizers and (ac.obs_rms is not None or rew_rms is not None):
-                steps = warm_up_normalizers(ac, envs, buf, logger, max_ep_len, rew_scaler)
-                progress.total_env_interacts += steps
+                warm_up_normalizers(ac, envs, buf, logger, max_ep_len, rew_scaler, progress)
         else:
             progress = restore(checkpoint, ac, optimizers, rew_rms, envs)
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")

@@ -1,6 +1,7 @@
 """Learning speed on ArmReach-v0: this project's PPO against Stable-Baselines3's PPO.
 
-Every configuration trains on ArmReach-v0 for the same budget of env steps, once per seed. Every
+Every configuration trains on ArmReach-v0 for the same budget of env steps (ours: see below),
+once per seed. Every
 `--eval_every` env steps the deterministic policy (the Gaussian mean) runs the same 50 evaluation
 episodes (seeds ppo.EVAL_SEED + i, which no training episode uses). Reported per configuration:
 env steps and wall-clock to the first evaluation at >= 95% success (the median over seeds, and
@@ -10,6 +11,8 @@ Wall-clock is training time only: the time spent in evaluations is subtracted fo
 configuration.
 
 - ours: `python ppo.py --env ArmReach-v0 --cpu 2` with its defaults (the README's command);
+  its steps include the normalizers' warm-up epoch (2000 steps, not learned from), so its
+  evaluations fall 2000 steps later than the others' (10k, 18k, ...) and it runs 2000 more;
 - sb3: `stable_baselines3.PPO("MlpPolicy", env)` with its defaults (one env), on one torch
   thread like each of our ranks;
 - sb3+VecNormalize: the same, observations and rewards normalized by VecNormalize.

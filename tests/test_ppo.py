@@ -116,6 +116,9 @@ def test_warmup_gives_the_normalizers_one_epoch_before_the_first_update(tmp_path
     assert ac.obs_rms.count.item() == warmup_steps + 200
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert checkpoint["total_env_interacts"] == warmup_steps + 200
+    # Time counts the warm-up's seconds too: row 0's Time is more than epoch 0's own.
+    seconds_before_epoch_0 = rows[0]["Time"] - 100 / rows[0]["StepsPerSec"]
+    assert (seconds_before_epoch_0 > 0.01) == warmup, seconds_before_epoch_0
 
 
 def test_penalty_variant_adapts_its_coefficient_and_improves_cartpole(tmp_path):
