@@ -1,12 +1,11 @@
 """Learning speed on ArmReach-v0: this project's PPO against Stable-Baselines3's PPO.
 
 Every configuration trains on ArmReach-v0 for the same budget of env steps (ours: see below),
-once per seed. Every
-`--eval_every` env steps the deterministic policy (the Gaussian mean) runs the same 50 evaluation
-episodes (seeds ppo.EVAL_SEED + i, which no training episode uses). Reported per configuration:
-env steps and wall-clock to the first evaluation at >= 95% success (the median over seeds, and
-how many seeds got there), the final success rate, and the ratio of wall-clock to
-Stable-Baselines3's.
+once per seed. Every `--eval_every` env steps the deterministic policy (the Gaussian mean) runs
+the same 50 evaluation episodes (seeds ppo.EVAL_SEED + i, which no training episode uses).
+Reported per configuration: env steps and wall-clock to the first evaluation at >= 95% success
+(the median over seeds, and how many seeds got there), the final success rate, and the ratio of
+wall-clock to Stable-Baselines3's.
 Wall-clock is training time only: the time spent in evaluations is subtracted for every
 configuration.
 
