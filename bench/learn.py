@@ -9,14 +9,18 @@ wall-clock to Stable-Baselines3's.
 Wall-clock is training time only: the time spent in evaluations is subtracted for every
 configuration.
 
+The default `--eval_every` is one epoch of ours (2000 steps): every configuration is evaluated
+on the same grid, 2000, 4000, ..., fine enough that rounding up to it costs at most one epoch.
+
 - ours: `python ppo.py --env ArmReach-v0 --cpu 2` with its defaults (the README's command);
-  its steps include the normalizers' warm-up epoch (2000 steps, not learned from), so its
-  evaluations fall 2000 steps later than the others' (10k, 18k, ...) and it runs 2000 more;
+  its steps include the normalizers' warm-up epoch (2000 steps, not learned from), so it runs
+  2000 steps more than the others and its evaluations fall 2000 steps after a multiple of
+  `--eval_every` (on the default grid: 4000, 6000, ..., the others' grid from 4000 on);
 - sb3: `stable_baselines3.PPO("MlpPolicy", env)` with its defaults (one env), on one torch
   thread like each of our ranks;
 - sb3+VecNormalize: the same, observations and rewards normalized by VecNormalize.
 
-    python bench/learn.py                       # 3 seeds, 200k steps: about 30 minutes
+    python bench/learn.py                       # 3 seeds, 200k steps: about 45 minutes
     python bench/learn.py --seeds 0 --steps 16000 --eval_every 8000 --episodes 5   # smoke test
 """
 
@@ -140,7 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=200_000, help="env steps per run")
-    parser.add_argument("--eval_every", type=int, default=8000, help="env steps between evals")
+    parser.add_argument("--eval_every", type=int, default=2000, help="env steps between evals")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per evaluation")
     parser.add_argument("--cpu", type=int, default=2, help="MPI ranks for this project's PPO")
     parser.add_argument("--worker", choices=["sb3", "sb3+VecNormalize"], help=argparse.SUPPRESS)
