@@ -20,7 +20,7 @@ on the same grid, 2000, 4000, ..., fine enough that rounding up to it costs at m
   thread like each of our ranks;
 - sb3+VecNormalize: the same, observations and rewards normalized by VecNormalize.
 
-    python bench/learn.py                       # 3 seeds, 200k steps: about 45 minutes
+    python bench/learn.py                       # 3 seeds, 200k steps: about 40 minutes
     python bench/learn.py --seeds 0 --steps 16000 --eval_every 8000 --episodes 5   # smoke test
 """
 
