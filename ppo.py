@@ -1,9 +1,10 @@
 """Proximal Policy Optimization (Schulman et al., 2017), Spinning Up style, on Gymnasium and MPI.
 
-Read it top to bottom: the two losses and the two update steps; the batch of environments a rank
-steps; then one function per phase of an epoch (collect, update, evaluate, log, save) and ppo(),
-the loop that calls them. Every collective MPI call is made in this file: a function that makes
-one says so, and every rank must reach it. Run it:
+Read it top to bottom, in the order an epoch runs: the batch of environments a rank steps and
+the collection of an epoch's experience; the normalizers and the advantages; the update (the
+losses, the gradient steps); evaluation, the log and the checkpoint; then ppo(), the loop that
+calls them. Every call in ppo() that makes a collective MPI call (here, or inside the logger and
+the argument checks of utils/) is marked `# collective`: every rank must reach it. Run it:
 
     python ppo.py --env ArmReach-v0 --cpu 2          # launches 2 MPI ranks itself
     mpirun -np 4 python ppo.py --env ArmReach-v0     # or under your own mpirun
@@ -59,140 +60,6 @@ from utils.mpi import (
 from utils.test_policy import policy_function, run_policy
 
 EVAL_SEED = 1_000_000  # evaluation episodes reset with EVAL_SEED + i: seeds training never uses
-
-
-def compute_loss_pi(ac, data, clip_ratio: float, loss: str = "clip", beta: float = 1.0):
-    """The policy loss, and beside it the sample estimate of KL(pi_old || pi) on the data pi_old
-    collected (both tensors).
-
-    clip:    -E[min(ratio * adv, clip(ratio, 1 - eps, 1 + eps) * adv)]
-    penalty: -E[ratio * adv] + beta * KL(pi_old || pi), the PPO paper's adaptive-KL objective.
-    """
-    obs, act, adv, logp_old = data["obs"], data["act"], data["adv"], data["logp"]
-    _, logp = ac.pi(obs, act)
-    ratio = torch.exp(logp - logp_old)
-    approx_kl = (logp_old - logp).mean()
-    if loss == "clip":
-        clip_adv = torch.clamp(ratio, 1 - clip_ratio, 1 + clip_ratio) * adv
-        return -(torch.min(ratio * adv, clip_adv)).mean(), approx_kl
-    return -(ratio * adv).mean() + beta * approx_kl, approx_kl
-
-
-@torch.no_grad()
-def pi_diagnostics(ac, data, clip_ratio: float) -> dict:
-    """What progress.txt shows of the policy on the epoch's data: the approx KL from pi_old, the
-    entropy, and the fraction of probability ratios outside the clip range."""
-    pi, logp = ac.pi(data["obs"], data["act"])
-    ratio = torch.exp(logp - data["logp"])
-    clipped = ratio.gt(1 + clip_ratio) | ratio.lt(1 - clip_ratio)
-    return dict(
-        kl=(data["logp"] - logp).mean().item(),
-        ent=pi.entropy().mean().item(),
-        cf=clipped.float().mean().item(),
-    )
-
-
-def compute_loss_v(ac, data):
-    """Mean squared error of V(obs) against its targets (the buffer's `ret`)."""
-    return ((ac.v(data["obs"]) - data["ret"]) ** 2).mean()
-
-
-def check_finite(name: str, value) -> None:
-    """Stop at the first NaN or inf, before it reaches the weights or a checkpoint."""
-    if isinstance(value, np.ndarray):
-        finite = np.isfinite(value).all()
-    else:  # a float64 sum is finite exactly when every element is: one op at every minibatch step
-        finite = math.isfinite(value.sum(dtype=torch.float64).item())
-    if not finite:
-        raise FloatingPointError(f"NaN or inf in {name}")
-
-
-def clip_norm_(grad: torch.Tensor, max_norm: float) -> None:
-    """Scale a network's flat gradient down to norm max_norm if it is longer (the rule of
-    torch's clip_grad_norm_, in two ops on one tensor instead of a loop over the parameters)."""
-    norm = torch.linalg.vector_norm(grad)
-    grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
-
-
-def minibatches_of(data: dict, passes: int, minibatches: int):
-    """`passes` passes over the rank's data, each cut into `minibatches` minibatches of shuffled
-    transitions (each transition once per pass). One minibatch is the whole batch, in order:
-    shuffling would change nothing but the rounding (Spinning Up's update stays bit for bit)."""
-    n = len(data["obs"])
-    for _ in range(passes):
-        if minibatches == 1:
-            yield data
-            continue
-        perm = torch.randperm(n)  # one shuffle per pass; its minibatches are slices of it
-        chunks = {k: torch.tensor_split(v[perm], minibatches) for k, v in data.items()}
-        for i in range(minibatches):
-            yield {k: chunk[i] for k, chunk in chunks.items()}
-
-
-def update_networks(
-    ac,
-    optimizers,
-    data,
-    *,
-    clip_ratio,
-    train_pi_iters,
-    train_v_iters,
-    minibatches,
-    target_kl,
-    loss="clip",
-    beta=1.0,
-    max_grad_norm=0.0,
-) -> int:
-    """Gradient steps on the policy and the value function: train_pi_iters (train_v_iters)
-    passes over the data, each cut into `minibatches` minibatches. Returns the number of policy
-    steps taken. Collective: one Allreduce per minibatch.
-
-    The two networks share no parameter, so one backward pass of the summed losses gives each
-    network its own loss's gradient, and ONE Allreduce averages both gradients and the policy's
-    KL over ranks; each network's averaged gradient is then clipped to max_grad_norm and
-    stepped by its own optimizer (so every rank takes the same step).
-
-    With the clipped loss, the policy stops as soon as that KL exceeds 1.5 * target_kl, checked
-    on every minibatch before its step is taken: the clip alone does not bound how far many
-    steps on the same data can move the policy, and 1.5 gives the usual slack around the target
-    (Spinning Up). All ranks see the same average and stop at the same step; the value function
-    goes on through its passes.
-    """
-    pi_optimizer, vf_optimizer = optimizers
-    pi_steps, pi_stopped = 0, False
-    zero, passes = torch.zeros(()), max(train_pi_iters, train_v_iters)
-    # Both networks' gradients, then one slot for the KL: the .grad tensors are views of it.
-    flat, (pi_grad, v_grad) = flat_grad_buffer([ac.pi, ac.v], extra=1)
-    for step, batch in enumerate(minibatches_of(data, passes, minibatches)):
-        pi_on = not pi_stopped and step < train_pi_iters * minibatches
-        v_on = step < train_v_iters * minibatches
-        if not (pi_on or v_on):
-            break
-        loss_pi, kl = compute_loss_pi(ac, batch, clip_ratio, loss, beta) if pi_on else (zero, zero)
-        loss_v = compute_loss_v(ac, batch) if v_on else zero
-        (loss_pi + loss_v).backward()
-        flat[-1] = kl.detach()
-        mpi_avg_inplace(flat)
-        check_finite("the gradients or the KL", flat)  # a NaN loss shows here too
-        if pi_on and loss == "clip" and flat[-1].item() > 1.5 * target_kl:
-            pi_on, pi_stopped = False, True
-        for on, grad, optimizer in [(pi_on, pi_grad, pi_optimizer), (v_on, v_grad, vf_optimizer)]:
-            if on:
-                if max_grad_norm > 0:
-                    clip_norm_(grad, max_grad_norm)
-                optimizer.step()
-        pi_steps += pi_on
-        flat.zero_()  # every .grad at once: they are views of `flat`
-    return pi_steps
-
-
-def adapt_kl_penalty(beta: float, kl: float, target_kl: float) -> float:
-    """The PPO paper's rule: halve beta when the KL came out well under target, double it over."""
-    if kl < target_kl / 1.5:
-        return beta / 2
-    if kl > target_kl * 1.5:
-        return beta * 2
-    return beta
 
 
 def setup_pytorch_for_mpi() -> None:
@@ -323,6 +190,16 @@ def collect_epoch(ac, envs: EnvBatch, buf, logger, steps, max_ep_len, epoch, rew
                     logger.store(SuccessRate=success[k])
 
 
+def check_finite(name: str, value) -> None:
+    """Stop at the first NaN or inf, before it reaches the weights or a checkpoint."""
+    if isinstance(value, np.ndarray):
+        finite = np.isfinite(value).all()
+    else:  # a float64 sum is finite exactly when every element is: one op at every minibatch step
+        finite = math.isfinite(value.sum(dtype=torch.float64).item())
+    if not finite:
+        raise FloatingPointError(f"NaN or inf in {name}")
+
+
 def sync_normalizers(*normalizers: core.RunningMeanStd | None) -> None:
     """Fold what every rank recorded this epoch (observations, or discounted returns) into each
     normalizer (None: there is none), so that all ranks normalize with identical statistics.
@@ -363,15 +240,16 @@ def normalize_advantages(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]
 
 
 def update(ac, optimizers, data, beta, *, clip_ratio, loss, **steps) -> dict:
-    """One PPO update on the epoch's data; returns what is logged of it. `steps`: the other
-    arguments of update_networks (passes, minibatches, target_kl, max_grad_norm). Collective."""
+    """One PPO update on the epoch's data: take_gradient_steps(), with the losses and the
+    policy's statistics before and after, which it returns for the log. `steps`: the other
+    arguments of take_gradient_steps (passes, minibatches, target_kl, max_grad_norm). Collective."""
     check_finite("the value targets", data["ret"])
     check_finite("the advantages", data["adv"])
     with torch.no_grad():
         pi_l_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
         v_l_old = compute_loss_v(ac, data).item()
     entropy = pi_diagnostics(ac, data, clip_ratio)["ent"]
-    stop_iter = update_networks(
+    stop_iter = take_gradient_steps(
         ac, optimizers, data, clip_ratio=clip_ratio, loss=loss, beta=beta, **steps
     )
     with torch.no_grad():
@@ -388,6 +266,130 @@ def update(ac, optimizers, data, beta, *, clip_ratio, loss, **steps) -> dict:
         DeltaLossV=loss_v - v_l_old,
         StopIter=stop_iter,
     )
+
+
+def compute_loss_pi(ac, data, clip_ratio: float, loss: str = "clip", beta: float = 1.0):
+    """The policy loss, and beside it the sample estimate of KL(pi_old || pi) on the data pi_old
+    collected (both tensors).
+
+    clip:    -E[min(ratio * adv, clip(ratio, 1 - eps, 1 + eps) * adv)]
+    penalty: -E[ratio * adv] + beta * KL(pi_old || pi), the PPO paper's adaptive-KL objective.
+    """
+    obs, act, adv, logp_old = data["obs"], data["act"], data["adv"], data["logp"]
+    _, logp = ac.pi(obs, act)
+    ratio = torch.exp(logp - logp_old)
+    approx_kl = (logp_old - logp).mean()
+    if loss == "clip":
+        clip_adv = torch.clamp(ratio, 1 - clip_ratio, 1 + clip_ratio) * adv
+        return -(torch.min(ratio * adv, clip_adv)).mean(), approx_kl
+    return -(ratio * adv).mean() + beta * approx_kl, approx_kl
+
+
+def compute_loss_v(ac, data):
+    """Mean squared error of V(obs) against its targets (the buffer's `ret`)."""
+    return ((ac.v(data["obs"]) - data["ret"]) ** 2).mean()
+
+
+@torch.no_grad()
+def pi_diagnostics(ac, data, clip_ratio: float) -> dict:
+    """What progress.txt shows of the policy on the epoch's data: the approx KL from pi_old, the
+    entropy, and the fraction of probability ratios outside the clip range."""
+    pi, logp = ac.pi(data["obs"], data["act"])
+    ratio = torch.exp(logp - data["logp"])
+    clipped = ratio.gt(1 + clip_ratio) | ratio.lt(1 - clip_ratio)
+    return dict(
+        kl=(data["logp"] - logp).mean().item(),
+        ent=pi.entropy().mean().item(),
+        cf=clipped.float().mean().item(),
+    )
+
+
+def take_gradient_steps(
+    ac,
+    optimizers,
+    data,
+    *,
+    clip_ratio,
+    train_pi_iters,
+    train_v_iters,
+    minibatches,
+    target_kl,
+    loss="clip",
+    beta=1.0,
+    max_grad_norm=0.0,
+) -> int:
+    """Gradient steps on the policy and the value function: train_pi_iters (train_v_iters)
+    passes over the data, each cut into `minibatches` minibatches. Returns the number of policy
+    steps taken. Collective: one Allreduce per minibatch.
+
+    The two networks share no parameter, so one backward pass of the summed losses gives each
+    network its own loss's gradient, and ONE Allreduce averages both gradients and the policy's
+    KL over ranks; each network's averaged gradient is then clipped to max_grad_norm and
+    stepped by its own optimizer (so every rank takes the same step).
+
+    With the clipped loss, the policy stops as soon as that KL exceeds 1.5 * target_kl, checked
+    on every minibatch before its step is taken: the clip alone does not bound how far many
+    steps on the same data can move the policy, and 1.5 gives the usual slack around the target
+    (Spinning Up). All ranks see the same average and stop at the same step; the value function
+    goes on through its passes.
+    """
+    pi_optimizer, vf_optimizer = optimizers
+    pi_steps, pi_stopped = 0, False
+    zero, passes = torch.zeros(()), max(train_pi_iters, train_v_iters)
+    # Both networks' gradients, then one slot for the KL: the .grad tensors are views of it.
+    flat, (pi_grad, v_grad) = flat_grad_buffer([ac.pi, ac.v], extra=1)
+    for step, batch in enumerate(minibatches_of(data, passes, minibatches)):
+        pi_on = not pi_stopped and step < train_pi_iters * minibatches
+        v_on = step < train_v_iters * minibatches
+        if not (pi_on or v_on):
+            break
+        loss_pi, kl = compute_loss_pi(ac, batch, clip_ratio, loss, beta) if pi_on else (zero, zero)
+        loss_v = compute_loss_v(ac, batch) if v_on else zero
+        (loss_pi + loss_v).backward()
+        flat[-1] = kl.detach()
+        mpi_avg_inplace(flat)
+        check_finite("the gradients or the KL", flat)  # a NaN loss shows here too
+        if pi_on and loss == "clip" and flat[-1].item() > 1.5 * target_kl:
+            pi_on, pi_stopped = False, True
+        for on, grad, optimizer in [(pi_on, pi_grad, pi_optimizer), (v_on, v_grad, vf_optimizer)]:
+            if on:
+                if max_grad_norm > 0:
+                    clip_norm_(grad, max_grad_norm)
+                optimizer.step()
+        pi_steps += pi_on
+        flat.zero_()  # every .grad at once: they are views of `flat`
+    return pi_steps
+
+
+def minibatches_of(data: dict, passes: int, minibatches: int):
+    """`passes` passes over the rank's data, each cut into `minibatches` minibatches of shuffled
+    transitions (each transition once per pass). One minibatch is the whole batch, in order:
+    shuffling would change nothing but the rounding (Spinning Up's update stays bit for bit)."""
+    n = len(data["obs"])
+    for _ in range(passes):
+        if minibatches == 1:
+            yield data
+            continue
+        perm = torch.randperm(n)  # one shuffle per pass; its minibatches are slices of it
+        chunks = {k: torch.tensor_split(v[perm], minibatches) for k, v in data.items()}
+        for i in range(minibatches):
+            yield {k: chunk[i] for k, chunk in chunks.items()}
+
+
+def clip_norm_(grad: torch.Tensor, max_norm: float) -> None:
+    """Scale a network's flat gradient down to norm max_norm if it is longer (the rule of
+    torch's clip_grad_norm_, in two ops on one tensor instead of a loop over the parameters)."""
+    norm = torch.linalg.vector_norm(grad)
+    grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+
+
+def adapt_kl_penalty(beta: float, kl: float, target_kl: float) -> float:
+    """The PPO paper's rule: halve beta when the KL came out well under target, double it over."""
+    if kl < target_kl / 1.5:
+        return beta / 2
+    if kl > target_kl * 1.5:
+        return beta * 2
+    return beta
 
 
 def evaluate(eval_env: gym.Env, get_action, episodes: int, due: bool, reports_success) -> dict:
@@ -492,196 +494,65 @@ def ppo(
     based on approximate KL. Runs in one process, or on every rank of an MPI job.
 
     Args:
-        env_fn : A function which creates a copy of the environment. The environment must
-            satisfy the Gymnasium API, with a Box observation space and a Box or Discrete
-            action space.
-
-        actor_critic: The constructor method for a PyTorch Module with a ``step`` method, an
-            ``act`` method, a ``pi`` module, and a ``v`` module. The ``step`` method should
-            accept a batch of observations and return:
-
-            ===========  ================  ======================================
-            Symbol       Shape             Description
-            ===========  ================  ======================================
-            ``a``        (batch, act_dim)  | Numpy array of actions for each
-                                           | observation.
-            ``v``        (batch,)          | Numpy array of value estimates
-                                           | for the provided observations.
-            ``logp_a``   (batch,)          | Numpy array of log probs for the
-                                           | actions in ``a``.
-            ===========  ================  ======================================
-
-            The ``act`` method behaves the same as ``step`` but only returns ``a``.
-
-            The ``pi`` module's forward call should accept a batch of observations and
-            optionally a batch of actions, and return:
-
-            ===========  ================  ======================================
-            Symbol       Shape             Description
-            ===========  ================  ======================================
-            ``pi``       N/A               | Torch Distribution object, containing
-                                           | a batch of distributions describing
-                                           | the policy for the provided observations.
-            ``logp_a``   (batch,)          | Optional (only returned if batch of
-                                           | actions is given). Tensor containing
-                                           | the log probability, according to
-                                           | the policy, of the provided actions.
-            ===========  ================  ======================================
-
-            The ``v`` module's forward call should accept a batch of observations and return
-            a tensor of shape (batch,) with the value estimates.
-
-            The constructor is called as ``actor_critic(obs_space, act_space,
-            normalize_obs=normalize_obs, log_std_init=log_std_init, **ac_kwargs)``; ``pi``
-            and ``v`` take normalized observations, ``step`` and ``act`` raw ones (``step``
-            also normalized ones, with ``normalized=True``), and the object has ``obs_rms``
-            (the normalizer, or None) and ``normalize(obs)``, as core.MLPActorCritic does.
-
-        ac_kwargs (dict): Any kwargs appropriate for the ActorCritic object you provided to
-            PPO, e.g. ``dict(hidden_sizes=(64, 64))``.
-
-        seed (int): Seed for random number generators. Rank r uses seed + 10000 * r, and its
-            k-th environment is reset with seed + 10000 * r + k.
-
-        steps_per_epoch (int): Number of steps of interaction (state-action pairs) for the agent
-            and the environment in each epoch, summed over all ranks and environments; it must
-            be a multiple of ranks x envs_per_proc. (Spinning Up: 4000; 2000 updates twice as
-            often per sample, which learned faster in our measurements, README "Defaults".)
-
-        epochs (int): Number of epochs of interaction (equivalent to number of policy updates)
-            to perform.
-
-        gamma (float): Discount factor, in (0, 1]. (Always between 0 and 1.)
-
-        clip_ratio (float): Hyperparameter for clipping in the policy objective. Roughly: how
-            far can the new policy go from the old policy while still profiting (improving the
-            objective function)? The new policy can still go farther than the clip_ratio says,
-            but it doesn't help on the objective anymore. (Usually small, 0.1 to 0.3.) Typically
-            denoted by epsilon.
-
-        pi_lr (float): Learning rate for the policy optimizer.
-
-        vf_lr (float): Learning rate for the value function optimizer.
-
-        train_pi_iters (int): Number of passes over the epoch's data for the policy, each of
-            `minibatches` gradient steps (with minibatches=1, Spinning Up's maximum number of
-            gradient steps per epoch: 80). Early stopping may cut it short. (CleanRL and
-            Stable-Baselines3: 10 passes.)
-
-        train_v_iters (int): Number of passes over the epoch's data for the value function,
-            each of `minibatches` gradient steps. (Spinning Up: 80 full-batch steps.)
-
-        lam (float): Lambda for GAE-Lambda, in (0, 1]. (Always between 0 and 1, close to 1.
-            Spinning Up: 0.97; CleanRL and Stable-Baselines3: 0.95.)
-
-        max_ep_len (int): Maximum length of an episode, on top of the environment's own time
-            limit; reaching it counts as a truncation (bootstrapped from V).
-
-        target_kl (float): Roughly what KL divergence we think is appropriate between new and
-            old policies after an update. This will get used for early stopping with the clip
-            loss (usually small, 0.01 or 0.05) and as the target of the adaptive penalty.
-            (Spinning Up: 0.01, for its full-batch steps; with minibatches the KL is checked
-            before every step, and 0.03 lets the ten passes run in most epochs.)
-
-        logger_kwargs (dict): Keyword args for EpochLogger, e.g. ``dict(output_dir=...,
-            exp_name=...)``; by default the run goes to data/ppo/ppo_s<seed>. An existing run
-            directory is never overwritten: a new one with a suffix _1, _2, ... is used.
-
-        save_freq (int): How often (in terms of gap between epochs) to save the checkpoint;
-            the last epoch is always saved.
-
-        loss (str): The policy objective: "clip" (the clipped surrogate with KL early stopping)
-            or "penalty" (the surrogate minus an adaptive KL penalty, without early stopping).
-
-        kl_beta (float): Initial coefficient of the KL penalty with loss="penalty"; after each
-            update it is halved when the KL came out under target_kl / 1.5 and doubled over
-            target_kl * 1.5.
-
-        minibatches (int): Number of minibatches each pass over the epoch's data is cut into:
-            each of the train_pi_iters (train_v_iters) passes shuffles the rank's transitions and
-            takes one gradient step per minibatch, every transition used once per pass; with
-            MPI, each rank's minibatch is its share and the gradients are averaged. 1: one
-            full-batch step per pass (Spinning Up). The default is 8 minibatches of 250
-            transitions at steps_per_epoch=2000; 4 make the update cheaper and, on
-            ArmReach-v0, learning slower (README, "The update, and the defaults").
-
-        max_grad_norm (float): Clip the norm of each network's gradient, averaged over ranks,
-            to this before every step (CleanRL and Stable-Baselines3: 0.5); 0 turns it off
-            (Spinning Up).
-
-        adam_eps (float): Adam's epsilon, added to the root of its second-moment estimate
-            (PyTorch's and Spinning Up's 1e-8; CleanRL and Stable-Baselines3: 1e-5). The larger
-            value damps the steps of weights whose gradients are tiny: on ArmReach-v0 it
-            learned faster, on Hopper-v5 it ended lower (README, "The update, and the
-            defaults").
-
-        anneal_lr (bool): Lower both learning rates linearly from pi_lr and vf_lr at the first
-            epoch to 0 after the last (CleanRL's default); --no-anneal_lr keeps them constant
-            (Spinning Up).
-
-        lambda_returns (bool): Fit the value function to the GAE-lambda returns, advantage +
-            V(s_t) (CleanRL, Stable-Baselines3): bootstrapped from V at every step, they vary
-            less than the discounted rewards-to-go, which bootstrap only where a path is cut
-            off; --no-lambda_returns fits the rewards-to-go (Spinning Up). With the
-            lambda-returns, ArmReach-v0 reached 95% success sooner and Hopper-v5 ended higher
-            (README, "The update, and the defaults").
-
-        log_std_init (float): Initial log standard deviation of the Gaussian policy, the same
-            for every action dimension, learned from there (Spinning Up: -0.5, std 0.61;
-            CleanRL and Stable-Baselines3: 0, std 1).
-
-        envs_per_proc (int): Number of environments each rank steps as a batch, with one
-            policy call per step for all of them.
-
-        normalize_obs (bool): Normalize observations by a running mean and variance, merged
-            over ranks after each epoch and clipped to [-10, 10] (--no-normalize_obs to turn
-            off).
-
-        normalize_rew (bool): Scale the rewards the update learns from by the running std of
-            the discounted return, merged over ranks after each epoch, and clip them to [-10,
-            10] (Stable-Baselines3's VecNormalize, CleanRL's NormalizeReward): the value
-            function then fits targets of order 1 on any env. EpRet and evaluation still report
-            the env's own rewards. --no-normalize_rew to turn off (Spinning Up).
-
-        warmup_normalizers (bool): Before the first update, run the untrained policy for one
-            epoch (steps_per_epoch steps, counted in TotalEnvInteracts and its seconds in Time,
-            its episodes logged in epoch 0's row) only to give the normalizers their first
-            statistics: the first update then learns from normalized observations and scaled
-            rewards, like every later one, instead of raw ones on a scale the next epochs
-            leave. Nothing happens without normalize_obs and normalize_rew, or on resume.
-            (Stable-Baselines3 and CleanRL update their normalizers at every step instead; ours
-            are merged over ranks once per epoch.) On ArmReach-v0 it reached 95% success sooner
-            (README, "The update, and the defaults"); --no-warmup_normalizers to turn off
-            (Spinning Up).
-
-        ortho_init (bool): Initialize the actor-critic's linear layers as CleanRL and
-            Stable-Baselines3 do (orthogonal, gain sqrt(2), 0.01 for the policy's output, 1 for
-            the value's) instead of PyTorch's default (--no-ortho_init).
-
-        eval_freq (int): Every eval_freq epochs (and after the last), run eval_episodes
-            episodes of the deterministic policy (the Gaussian mean) on fixed seeds that no
-            training episode uses, split over the ranks; logs EvalEpRet, EvalSuccessRate and
-            EvalTime (seconds spent evaluating, included in Time). 0 turns evaluation off.
-
-        eval_episodes (int): Number of evaluation episodes, over all ranks.
-
-        resume (str): The directory of a run to continue from its last checkpoint (written
-            every save_freq epochs): networks, optimizers, normalizer, every rank's random
-            generators and the epoch counter are restored, rows of progress.txt after the
-            checkpoint are dropped and redone. Pass the run's own arguments (they are in its
-            config.json: ``utils.logx.load_config(run_dir)``; ``python ppo.py --resume DIR``
-            does this) and the same number of MPI ranks; epochs may be raised to train longer.
-
-        quiet (bool): Print nothing per epoch (no table, no progress bar); files are written
-            as usual.
-
-        tensorboard (bool): Also write every progress column as a TensorBoard scalar to
-            RUN_DIR/tb (needs the tensorboard package).
+        env_fn: A function that makes a copy of the environment (Gymnasium API, a flat Box
+            observation space, a Box or Discrete action space).
+        actor_critic: The constructor of the actor-critic, called as ``actor_critic(obs_space,
+            act_space, normalize_obs=..., log_std_init=..., **ac_kwargs)`` (docs: API).
+        ac_kwargs (dict): More keyword arguments of actor_critic, e.g. ``dict(hidden_sizes=(64,
+            64))``.
+        seed (int): Seed of the random generators; rank r uses seed + 10000 * r.
+        steps_per_epoch (int): Env steps per epoch over all ranks and envs, a multiple of ranks x
+            envs_per_proc (Spinning Up: 4000).
+        epochs (int): Number of epochs, each one policy update.
+        gamma (float): Discount factor, in (0, 1].
+        clip_ratio (float): The clip range epsilon of the policy objective, usually 0.1 to 0.3.
+        pi_lr (float): Learning rate of the policy's Adam.
+        vf_lr (float): Learning rate of the value function's Adam.
+        train_pi_iters (int): Passes over the epoch's data for the policy, each of `minibatches`
+            steps; early stopping may cut them short (Spinning Up: 80 full-batch steps).
+        train_v_iters (int): Passes over the epoch's data for the value function (Spinning Up:
+            80 full-batch steps).
+        lam (float): Lambda of GAE-lambda, in [0, 1] (Spinning Up: 0.97).
+        max_ep_len (int): Longest episode in env steps, on top of the env's own time limit; a
+            cut-off is bootstrapped from V.
+        target_kl (float): The KL between old and new policy at which the clip loss stops early
+            (at 1.5 x it), and the penalty loss's target (Spinning Up: 0.01).
+        logger_kwargs (dict): Arguments of EpochLogger, e.g. ``dict(output_dir=..., exp_name=...)``;
+            by default the run goes to data/ppo/ppo_s<seed>, never over an existing one.
+        save_freq (int): Epochs between checkpoints; the last epoch is always saved.
+        loss (str): The policy objective: "clip" (clipped surrogate, KL early stopping) or
+            "penalty" (adaptive KL penalty).
+        kl_beta (float): Initial coefficient of the KL penalty with loss="penalty".
+        minibatches (int): Minibatches per pass over the epoch's data; 1 is one full-batch step
+            per pass (Spinning Up).
+        max_grad_norm (float): Clip each network's gradient norm, averaged over ranks, to this; 0
+            turns clipping off (Spinning Up).
+        adam_eps (float): Adam's epsilon (CleanRL and Stable-Baselines3: 1e-5).
+        anneal_lr (bool): Lower both learning rates linearly to 0 over the epochs (CleanRL's
+            default; Spinning Up: off).
+        lambda_returns (bool): Fit V to the GAE-lambda returns; off, to the discounted
+            rewards-to-go (Spinning Up).
+        log_std_init (float): Initial log std of the Gaussian policy, learned from there.
+        envs_per_proc (int): Environments each rank steps as one batch, one policy call per step.
+        normalize_obs (bool): Normalize observations by running statistics merged over ranks,
+            clipped to [-10, 10] (Spinning Up: off).
+        normalize_rew (bool): Scale rewards by the running std of the discounted return, clipped
+            to [-10, 10]; EpRet stays the env's (Spinning Up: off).
+        warmup_normalizers (bool): Run one epoch of the untrained policy only to give the
+            normalizers their first statistics; it counts in TotalEnvInteracts (Spinning Up: off).
+        ortho_init (bool): Orthogonal initialization as CleanRL and Stable-Baselines3 do
+            (Spinning Up: PyTorch's default).
+        eval_freq (int): Epochs between evaluations of the deterministic policy on seeds that
+            training never uses; 0 turns evaluation off.
+        eval_episodes (int): Episodes per evaluation, over all ranks.
+        resume (str): A run directory to continue from its last checkpoint, with the run's own
+            arguments and number of ranks; epochs may be raised.
+        quiet (bool): Print nothing per epoch; files are written as usual.
+        tensorboard (bool): Also write every progress column to RUN_DIR/tb for TensorBoard.
 
     Returns:
-        The trained actor-critic (a torch.nn.Module). It acts on RAW observations, as the env
-        returns them: ``ac.act(obs, deterministic=True)`` applies its own normalizer
-        (``ac.obs_rms``) first, for one observation or a batch.
+        The trained actor-critic (a torch.nn.Module); ``ac.act(obs, deterministic=True)`` takes
+        raw observations, as the env returns them.
     """
     check_arguments(num_procs(), **locals())
     setup_pytorch_for_mpi()
@@ -698,7 +569,7 @@ def ppo(
 
     with ExitStack() as on_exit:  # the logger and the envs are closed on every way out
         logger = on_exit.enter_context(
-            EpochLogger(
+            EpochLogger(  # collective: rank 0 makes the run directory and tells the others
                 **logger_kwargs,
                 resume_rows=None if checkpoint is None else checkpoint["epoch"] + 1,
                 quiet=quiet,
@@ -728,12 +599,19 @@ def ppo(
         check_actor_critic(ac)
         if ortho_init:
             core.orthogonal_init(ac)
-        sync_params(ac)  # identical starting parameters on every rank
+        sync_params(ac)  # collective: identical starting parameters on every rank
         var_counts = tuple(core.count_vars(module) for module in [ac.pi, ac.v])
         logger.log(f"\nNumber of parameters: \t pi: {var_counts[0]}, \t v: {var_counts[1]}\n")
         local_steps_per_env = steps_per_epoch // (num_procs() * envs_per_proc)
-        dims = (obs_space.shape[0], act_space.shape, local_steps_per_env, envs_per_proc)
-        buf = core.PPOBuffer(*dims, gamma, lam, lambda_returns)
+        buf = core.PPOBuffer(
+            obs_dim=obs_space.shape[0],
+            act_dim=act_space.shape,
+            size=local_steps_per_env,
+            num_envs=envs_per_proc,
+            gamma=gamma,
+            lam=lam,
+            lambda_returns=lambda_returns,
+        )
         rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
         # fused: one kernel per step for all the tensors (on the CPU, Adam otherwise loops over
@@ -756,9 +634,10 @@ def ppo(
         if checkpoint is None:
             envs.reset(seed)
             if warmup_normalizers and (ac.obs_rms is not None or rew_rms is not None):
+                # collective
                 warm_up_normalizers(ac, envs, buf, logger, max_ep_len, rew_scaler, progress)
         else:
-            progress = restore(checkpoint, ac, optimizers, rew_rms, envs)
+            progress = restore(checkpoint, ac, optimizers, rew_rms, envs)  # collective
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
         start_time = time.time() - progress.elapsed_time
         logger.start_progress_bar(epochs, initial=progress.epoch + 1)
@@ -769,10 +648,10 @@ def ppo(
                 for optimizer, lr in [(pi_optimizer, pi_lr), (vf_optimizer, vf_lr)]:
                     optimizer.param_groups[0]["lr"] = lr * (1 - epoch / epochs)
             collect_epoch(ac, envs, buf, logger, local_steps_per_env, max_ep_len, epoch, rew_scaler)
-            data = normalize_advantages(buf.get())
-            sync_normalizers(ac.obs_rms, rew_rms)
+            data = normalize_advantages(buf.get())  # collective
+            sync_normalizers(ac.obs_rms, rew_rms)  # collective
             try:
-                stats = update(ac, optimizers, data, progress.kl_beta, **settings)
+                stats = update(ac, optimizers, data, progress.kl_beta, **settings)  # collective
             except FloatingPointError as e:
                 raise FloatingPointError(
                     f"epoch {epoch}: {e}; training stopped before the model took a NaN, and the "
@@ -783,19 +662,23 @@ def ppo(
                 logger.log(f"Early stopping at step {stats['StopIter']} due to reaching max kl.")
             logger.store(**stats)
             if loss == "penalty":
-                kl = mpi_avg(stats["KL"])
+                kl = mpi_avg(stats["KL"])  # collective
                 progress.kl_beta = adapt_kl_penalty(progress.kl_beta, kl, target_kl)
             progress.epoch = epoch
-            progress.total_env_interacts += int(mpi_sum(local_steps_per_env * envs_per_proc))
+            steps = mpi_sum(local_steps_per_env * envs_per_proc)  # collective
+            progress.total_env_interacts += int(steps)
 
             if eval_env is not None:
                 due = (epoch + 1) % eval_freq == 0 or epoch == epochs - 1
                 success = envs.reports_success
-                logger.store(**evaluate(eval_env, get_action, eval_episodes, due, success))
+                stats = evaluate(eval_env, get_action, eval_episodes, due, success)  # collective
+                logger.store(**stats)
             progress.elapsed_time = time.time() - start_time
             steps_per_sec = steps_per_epoch / (time.time() - epoch_start)
+            # collective: the statistics of every column over the ranks
             log_epoch(logger, progress, envs.reports_success, eval_freq > 0, loss, steps_per_sec)
             if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
+                # collective: every rank's random generators, gathered to rank 0
                 save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)
         logger.announce(
             f"Run directory: {logger.output_dir} (done). Run the policy: "
@@ -807,7 +690,7 @@ def ppo(
 def main(argv: list[str] | None = None):
     """The command line (python ppo.py --help); returns the trained actor-critic."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    check_or_exit(args)
+    check_or_exit(args)  # collective: every rank's first error, printed once
     try:
         return ppo(
             lambda: gym.make(args.env, **args.env_kwargs),

@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import envs  # noqa: E402, F401  (registers ArmReach-v0)
 import ppo  # noqa: E402
+from bench.common import add_out_argument, report  # noqa: E402
 from utils import export  # noqa: E402
 from utils.test_policy import load_policy_and_env  # noqa: E402
 
@@ -143,6 +144,7 @@ def main() -> None:
         "--episodes", type=int, default=5, help="25 Hz loop episodes (50 ticks) per policy"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    add_out_argument(parser, "deploy_latency")
     args = parser.parse_args()
     if min(args.calls, args.episodes, args.threads) < 1:
         raise ValueError(
@@ -162,35 +164,31 @@ def main() -> None:
         }
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(
-        f"Per-action latency, batch 1: {'run ' + args.run if args.run else 'a one-epoch run'} "
-        f"of ArmReach-v0, MLP (64, 64); torch threads {torch.get_num_threads()}; "
-        f"{args.calls} calls back-to-back, {args.episodes * 50} in the 25 Hz loop; "
-        f"{os.cpu_count()} cores, load average {load}"
-    )
-    width = max(len(name) for name in acts) + 2 + max(len(mode) for mode in modes)
-    print(
-        f"| {'policy, mode':<{width}} | {'p50 us':>7} | {'p99 us':>7} | {'p50 / ONNX':>10} "
-        f"| {'p99 / ONNX':>10} |"
-    )
-    print(f"|{'-' * (width + 2)}|{'-' * 9}|{'-' * 9}|{'-' * 12}|{'-' * 12}|")
+    rows = []
     for mode, latencies in modes.items():
         onnx = None
         for name, values in latencies.items():
             p50, p99 = np.percentile(values, [50, 99])
             onnx = onnx or (p50, p99)  # the first policy is the ONNX session
-            print(
-                f"| {name + ', ' + mode:<{width}} | {p50:>7.1f} | {p99:>7.1f} "
-                f"| {p50 / onnx[0]:>10.2f} | {p99 / onnx[1]:>10.2f} |"
-            )
-    print("ratio = latency / the ONNX session's in the same mode: above 1, onnxruntime is faster")
-    command = (
-        f"python bench/deploy_latency.py --calls {args.calls} --episodes {args.episodes} "
-        f"--threads {args.threads}"
+            rows.append([
+                f"{name}, {mode}", f"{p50:.1f}", f"{p99:.1f}", f"{p50 / onnx[0]:.2f}",
+                f"{p99 / onnx[1]:.2f}",
+            ])  # fmt: skip
+    report(
+        "deploy_latency",
+        sys.argv[1:],
+        args.out,
+        title=(
+            f"Per-action latency, batch 1: {'run ' + args.run if args.run else 'a one-epoch run'} "
+            f"of ArmReach-v0, MLP (64, 64); torch threads {torch.get_num_threads()}; "
+            f"{args.calls} calls back-to-back, {args.episodes * 50} in the 25 Hz loop; "
+            f"load average {load}"
+        ),
+        columns=["policy, mode", "p50 us", "p99 us", "p50 / ONNX", "p99 / ONNX"],
+        rows=rows,
+        notes="ratio = latency / the ONNX session's in the same mode: above 1, onnxruntime is "
+        "faster",
     )
-    if args.run:
-        command += f" --run {args.run}"
-    print(f"command: {command}")
 
 
 if __name__ == "__main__":

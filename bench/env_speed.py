@@ -31,6 +31,7 @@ from pybullet_utils.bullet_client import BulletClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envs  # noqa: E402, F401  (registers ArmReach-v0)
+from bench.common import add_out_argument, report  # noqa: E402
 from envs.arm_reach import (  # noqa: E402
     MAX_JOINT_DELTA,
     POSITION_GAIN,
@@ -123,6 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20000, help="control steps per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="alternating env/raw measurements")
+    add_out_argument(parser, "env_speed")
     args = parser.parse_args()
     if args.steps < 1 or args.repeats < 1:
         raise ValueError(
@@ -146,17 +148,28 @@ def main() -> None:
         raw_rates.append(args.steps / raw_time)
     env_rate, raw_rate = statistics.median(env_rates), statistics.median(raw_rates)
 
-    print(f"ArmReach-v0 env speed: {SUBSTEPS} substeps of {TIME_STEP * 1000:g} ms per step")
-    print(f"| {'measurement':<58} | {'steps/s':>8} | {'us/step':>7} |")
-    print(f"|{'-' * 60}|{'-' * 10}|{'-' * 9}|")
-    rows = [
-        ("ArmReach-v0 (gymnasium.make, random actions, with resets)", env_rate),
-        ("raw PyBullet (same arm, substeps and queries per step)", raw_rate),
-    ]
-    for name, rate in rows:
-        print(f"| {name:<58} | {rate:>8.0f} | {1e6 / rate:>7.1f} |")
-    print(f"| {'ratio env/raw (goal >= 0.8)':<58} | {env_rate / raw_rate:>8.2f} | {'':>7} |")
-    print(f"command: python bench/env_speed.py --steps {args.steps} --repeats {args.repeats}")
+    report(
+        "env_speed",
+        sys.argv[1:],
+        args.out,
+        title=f"ArmReach-v0 env speed: {SUBSTEPS} substeps of {TIME_STEP * 1000:g} ms per step, "
+        f"median of {args.repeats}",
+        columns=["measurement", "steps/s", "us/step"],
+        rows=[
+            [
+                "ArmReach-v0 (gymnasium.make, random actions, with resets)",
+                f"{env_rate:.0f}",
+                f"{1e6 / env_rate:.1f}",
+            ],
+            [
+                "raw PyBullet (same arm, substeps and queries per step)",
+                f"{raw_rate:.0f}",
+                f"{1e6 / raw_rate:.1f}",
+            ],
+            ["ratio env / raw", f"{env_rate / raw_rate:.2f}", ""],
+        ],  # fmt: skip
+        data=dict(env_steps_per_s=env_rate, raw_steps_per_s=raw_rate),
+    )
 
 
 if __name__ == "__main__":

@@ -1,27 +1,23 @@
-"""Learning speed on ArmReach-v0: this project's PPO against Stable-Baselines3's PPO.
+"""Learning on ArmReach-v0: this project's PPO against Stable-Baselines3's PPO, at one budget.
 
-Every configuration trains on ArmReach-v0 for the same budget of env steps (ours: see below),
-once per seed. Every `--eval_every` env steps the deterministic policy (the Gaussian mean) runs
-the same 50 evaluation episodes (seeds ppo.EVAL_SEED + i, which no training episode uses).
-Reported per configuration: env steps and wall-clock to the first evaluation at >= 95% success
-(the median over seeds, and how many seeds got there), the final success rate, and the ratio of
-wall-clock to Stable-Baselines3's.
-Wall-clock is training time only: the time spent in evaluations is subtracted for every
-configuration.
+Every configuration trains for the same budget of env steps (`--steps`), once per seed.
+The headline: the final deterministic policy at the budget, on 100 episodes of seeds that no
+training or evaluation episode uses, median (range) over the seeds; and the wall-clock of
+training to the budget, with its ratio to the best Stable-Baselines3 configuration. Beside it, a
+first-crossing figure: every `--eval_every` steps the deterministic policy runs `--episodes`
+evaluation episodes (the same seeds each time), and the first evaluation at >= 95% is reported
+with its wall-clock (the curves of these evaluations are the docs' plot). Wall-clock is training
+time only: evaluations are subtracted for every configuration.
 
-The default `--eval_every` is one epoch of ours (2000 steps): every configuration is evaluated
-on the same grid, 2000, 4000, ..., fine enough that rounding up to it costs at most one epoch.
-
-- ours: `python ppo.py --env ArmReach-v0 --cpu 2` with its defaults (the README's command);
-  its steps include the normalizers' warm-up epoch (2000 steps, not learned from), so it runs
-  2000 steps more than the others and its evaluations fall 2000 steps after a multiple of
-  `--eval_every` (on the default grid: 4000, 6000, ..., the others' grid from 4000 on);
+- ours: `python ppo.py --env ArmReach-v0 --cpu 2` with its defaults (the README's command); its
+  normalizers' warm-up epoch (not learned from) counts in the budget, so it runs one epoch
+  fewer, and its evaluations fall on the same grid as the others';
 - sb3: `stable_baselines3.PPO("MlpPolicy", env)` with its defaults (one env), on one torch
   thread like each of our ranks;
 - sb3+VecNormalize: the same, observations and rewards normalized by VecNormalize.
 
-    python bench/learn.py                       # 3 seeds, 200k steps: about 40 minutes
-    python bench/learn.py --seeds 0 --steps 16000 --eval_every 8000 --episodes 5   # smoke test
+    python bench/learn.py                       # 3 seeds, 100k steps: about 20 minutes
+    python bench/learn.py --seeds 0 --steps 6000 --eval_every 2000 --episodes 2 --final_episodes 2
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,45 +32,40 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (  # noqa: E402
+    FINAL_SEED,
+    STEPS_PER_EPOCH,
+    add_out_argument,
+    epochs_for,
+    final_success,
+    first_crossing,
+    median_range,
+    report,
+    run,
+    run_ppo,
+)
 
-from utils.cli import read_signature  # noqa: E402
-
-SUCCESS_GOAL = 0.95
+CONFIGS = ("ours", "sb3", "sb3+VecNormalize")
 
 
-def run_ours(seed: int, steps: int, eval_every: int, episodes: int, cpu: int) -> list[dict]:
-    """Train with the command line, read each evaluation back from progress.txt."""
-    steps_per_epoch = read_signature()[0]["steps_per_epoch"]  # ppo()'s default
-    if eval_every % steps_per_epoch or steps % steps_per_epoch:
-        raise ValueError(f"--steps and --eval_every must be multiples of {steps_per_epoch}")
+def run_ours(seed: int, args: argparse.Namespace) -> dict:
+    """Train with the command line; its evaluations from progress.txt, its final policy."""
+    if args.eval_every % STEPS_PER_EPOCH:
+        raise ValueError(f"--eval_every must be a multiple of {STEPS_PER_EPOCH}")
     with tempfile.TemporaryDirectory() as data_dir:
-        cmd = [sys.executable, "ppo.py", "--env", "ArmReach-v0", "--cpu", str(cpu)]
-        cmd += ["--seed", str(seed), "--epochs", str(steps // steps_per_epoch)]
-        cmd += ["--eval_freq", str(eval_every // steps_per_epoch)]
-        cmd += ["--eval_episodes", str(episodes), "--data_dir", data_dir, "--quiet"]
-        subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-        progress = Path(data_dir) / "ppo" / f"ppo_s{seed}" / "progress.txt"
-        header, *rows = progress.read_text().splitlines()
-        table = [
-            dict(zip(header.split("\t"), map(float, r.split("\t")), strict=True)) for r in rows
-        ]
-    points, eval_time = [], 0.0
-    for row in table:
-        eval_time += row["EvalTime"]
-        if not np.isnan(row["EvalSuccessRate"]):
-            points.append(
-                dict(
-                    steps=int(row["TotalEnvInteracts"]),
-                    seconds=row["Time"] - eval_time,
-                    success=row["EvalSuccessRate"],
-                )
-            )
-    return points
+        run_dir, progress = run_ppo(
+            "ArmReach-v0", seed, data_dir, args.cpu, epochs=epochs_for(args.steps),
+            eval_freq=args.eval_every // STEPS_PER_EPOCH, eval_episodes=args.episodes,
+        )  # fmt: skip
+        final = final_success(run_dir, args.final_episodes)
+    seconds = progress["Time"] - np.cumsum(progress["EvalTime"])
+    evaluated = ~np.isnan(progress["EvalSuccessRate"])
+    points = np.stack([progress["TotalEnvInteracts"], seconds, progress["EvalSuccessRate"]], 1)
+    return dict(evals=points[evaluated].tolist(), train_seconds=float(seconds[-1]), final=final)
 
 
-def run_sb3(seed: int, steps: int, eval_every: int, episodes: int, normalize: bool) -> list[dict]:
+def run_sb3(seed: int, args: argparse.Namespace, normalize: bool) -> dict:
     """Train Stable-Baselines3's PPO in this process, evaluating as ppo() does."""
     import gymnasium as gym
     import torch
@@ -104,93 +94,111 @@ def run_sb3(seed: int, steps: int, eval_every: int, episodes: int, normalize: bo
     class Evaluate(BaseCallback):
         def __init__(self):
             super().__init__()
-            self.points, self.eval_time, self.start = [], 0.0, time.time()
+            self.evals, self.eval_time, self.start = [], 0.0, time.time()
 
         def _on_step(self) -> bool:
-            if self.num_timesteps % eval_every == 0:
+            if self.num_timesteps % args.eval_every == 0:
                 eval_start = time.time()
-                result = run_policy(eval_env, get_action, episodes, seed=EVAL_SEED)
+                result = run_policy(eval_env, get_action, args.episodes, seed=EVAL_SEED)
                 self.eval_time += time.time() - eval_start
                 seconds = time.time() - self.start - self.eval_time
-                self.points.append(
-                    dict(steps=self.num_timesteps, seconds=seconds, success=result["success_rate"])
-                )
+                self.evals.append([self.num_timesteps, seconds, result["success_rate"]])
             return True
 
     callback = Evaluate()
-    model.learn(total_timesteps=steps, callback=callback)
-    return callback.points
+    start = time.time()
+    model.learn(total_timesteps=args.steps, callback=callback)
+    train_seconds = time.time() - start - callback.eval_time
+    final = run_policy(eval_env, get_action, args.final_episodes, seed=FINAL_SEED)
+    return dict(evals=callback.evals, train_seconds=train_seconds, final=final["success_rate"])
 
 
-def first_success(points: list[dict]) -> dict | None:
-    return next((p for p in points if p["success"] >= SUCCESS_GOAL), None)
-
-
-def summarize(name: str, runs: list[list[dict]]) -> dict:
-    hits = [first_success(points) for points in runs]
-    reached = [h for h in hits if h is not None]
+def summarize(name: str, runs: list[dict], steps: int) -> dict:
+    hits = [first_crossing([(s, rate) for s, _, rate in run["evals"]]) for run in runs]
+    seconds = [
+        next(sec for s, sec, _ in run["evals"] if s == hit[0])
+        for run, hit in zip(runs, hits, strict=True)
+        if hit is not None
+    ]
     return dict(
         name=name,
-        reached=len(reached),
-        seeds=len(runs),
-        steps=float(np.median([h["steps"] for h in reached])) if reached else np.nan,
-        seconds=float(np.median([h["seconds"] for h in reached])) if reached else np.nan,
-        final=float(np.mean([points[-1]["success"] for points in runs])),
-        total_seconds=float(np.median([points[-1]["seconds"] for points in runs])),
+        final=[run["final"] for run in runs],
+        train_seconds=float(np.median([run["train_seconds"] for run in runs])),
+        reached=len(seconds),
+        crossing_steps=[hit[0] for hit in hits if hit is not None],
+        crossing_seconds=float(np.median(seconds)) if seconds else None,
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=200_000, help="env steps per run")
+    parser.add_argument("--steps", type=int, default=100_000, help="env steps per run (budget)")
     parser.add_argument("--eval_every", type=int, default=2000, help="env steps between evals")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per evaluation")
+    parser.add_argument(
+        "--final_episodes", type=int, default=100, help="unseen episodes of the final policy"
+    )
     parser.add_argument("--cpu", type=int, default=2, help="MPI ranks for this project's PPO")
-    parser.add_argument("--worker", choices=["sb3", "sb3+VecNormalize"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=CONFIGS[1:], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    add_out_argument(parser, "learn")
+    argv = sys.argv[1:]
+    args = parser.parse_args(argv)
 
     if args.worker is not None:  # one Stable-Baselines3 run, in its own process
-        points = run_sb3(
-            args.seed, args.steps, args.eval_every, args.episodes, args.worker != "sb3"
-        )
-        print(json.dumps(points))
+        print(json.dumps(run_sb3(args.seed, args, normalize=args.worker != "sb3")))
         return
 
-    results: dict[str, list[list[dict]]] = {"ours": [], "sb3": [], "sb3+VecNormalize": []}
+    runs: dict[str, list[dict]] = {name: [] for name in CONFIGS}
     # Stable-Baselines3 makes a log folder for every run, in /tmp unless SB3_LOGDIR says where.
     with tempfile.TemporaryDirectory() as sb3_logs:
         sb3_env = dict(os.environ, SB3_LOGDIR=sb3_logs)
         for seed in args.seeds:  # seeds outermost: machine load drifts alike for every config
-            run = run_ours(seed, args.steps, args.eval_every, args.episodes, args.cpu)
-            results["ours"].append(run)
-            for name in ("sb3", "sb3+VecNormalize"):
-                cmd = [sys.executable, __file__, "--worker", name, "--seed", str(seed)]
-                cmd += ["--steps", str(args.steps), "--eval_every", str(args.eval_every)]
-                cmd += ["--episodes", str(args.episodes)]
-                out = subprocess.run(
-                    cmd, cwd=REPO, env=sb3_env, check=True, capture_output=True, text=True
-                )
-                results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            runs["ours"].append(run_ours(seed, args))
+            for name in CONFIGS[1:]:
+                cmd = [sys.executable, __file__, *argv, "--worker", name, "--seed", str(seed)]
+                runs[name].append(json.loads(run(cmd, env=sb3_env).strip().splitlines()[-1]))
 
-    rows = [summarize(name, runs) for name, runs in results.items()]
-    # SB3's best time to 95%; if no SB3 config got there, its training time bounds it from below.
-    sb3_reached = [r["seconds"] for r in rows[1:] if r["reached"]]
-    sb3_best = min(sb3_reached) if sb3_reached else min(r["total_seconds"] for r in rows[1:])
-    bound = "" if sb3_reached else "<"
-    print(f"\nArmReach-v0, {args.steps} env steps per run, seeds {args.seeds}, evaluation every "
-          f"{args.eval_every} steps on {args.episodes} episodes (deterministic)")  # fmt: skip
-    print("| config | reached 95% | env steps to 95% | wall-clock to 95% (s) | final success "
-          "| train time (s) | wall-clock ratio to best SB3 |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    rows = [summarize(name, config_runs, args.steps) for name, config_runs in runs.items()]
+    # The best SB3 time to 95%; if no SB3 config got there, its training time bounds it below.
+    sb3_times = [r["crossing_seconds"] for r in rows[1:] if r["reached"]]
+    sb3_best = min(sb3_times) if sb3_times else min(r["train_seconds"] for r in rows[1:])
+    bound = "" if sb3_times else "<"
+    table = []
     for r in rows:
-        ratio = f"{bound}{r['seconds'] / sb3_best:.2f}" if r["reached"] else "-"
-        print(
-            f"| {r['name']} | {r['reached']}/{r['seeds']} | {r['steps']:.0f} | {r['seconds']:.1f} "
-            f"| {r['final']:.2f} | {r['total_seconds']:.1f} | {ratio} |"
-        )
-    print("\ncommand: python bench/learn.py " + " ".join(sys.argv[1:]))
+        crossing = "-"
+        if r["reached"]:
+            crossing = f"{np.median(r['crossing_steps']):.0f} ({r['reached']}/{len(args.seeds)})"
+        table.append([
+            r["name"],
+            median_range(r["final"]),
+            f"{r['train_seconds']:.1f}",
+            crossing,
+            "-" if r["crossing_seconds"] is None else f"{r['crossing_seconds']:.1f}",
+            f"{bound}{r['crossing_seconds'] / sb3_best:.2f}" if r["reached"] else "-",
+        ])  # fmt: skip
+    report(
+        "learn",
+        argv,
+        args.out,
+        title=(
+            f"ArmReach-v0, {args.steps} env steps per run, seeds {args.seeds}: the final "
+            f"deterministic policy on {args.final_episodes} unseen episodes; first crossing on "
+            f"evaluations of {args.episodes} episodes every {args.eval_every} steps"
+        ),
+        columns=[
+            "config",
+            f"final success at {args.steps // 1000}k: median (range)",
+            f"training time to {args.steps // 1000}k (s)",
+            "first evaluation >= 95%: env steps, median (seeds)",
+            "wall-clock to it (s)",
+            "ratio to best SB3",
+        ],
+        rows=table,
+        notes="First crossing: the first of many evaluations to reach 95%, not the final policy.",
+        data=dict(runs=runs, steps=args.steps, seeds=args.seeds),
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,10 @@ sys.path.insert(0, str(REPO))
 import core  # noqa: E402
 import envs  # noqa: E402, F401  (registers ArmReach-v0)
 import ppo  # noqa: E402
+from bench.common import add_out_argument, report  # noqa: E402
 from bench.rollout_speed import torch_threads_in_ppo  # noqa: E402
 from utils.mpi import (  # noqa: E402
+    environ_without_mpi,
     find_mpirun,
     launched_by_mpirun,
     mpi_avg_grads,
@@ -117,9 +119,8 @@ def time_training(steps: int, epochs: int, out_dir: str, threads: int | None) ->
 
 def launch(ranks: int, part_args: list[str]) -> dict:
     """Run this script under `mpirun -np ranks` and return the JSON of rank 0's last line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
     # What `python ppo.py --cpu N` gives its ranks (utils.mpi.mpi_fork), for 1 rank as for 2.
-    env.update(MKL_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env = dict(environ_without_mpi(), MKL_NUM_THREADS="1", OMP_NUM_THREADS="1")
     cmd = [find_mpirun(), "-np", str(ranks), sys.executable, __file__, *part_args]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -143,13 +144,14 @@ def main() -> None:
         help="torch threads for ppo() (default: what ppo() sets, one per rank)",
     )
     parser.add_argument("--part", choices=("allreduce", "train"), help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--run_dir", help=argparse.SUPPRESS)
+    add_out_argument(parser, "mpi_speed")
     args = parser.parse_args()
 
     if args.part == "allreduce":
         result = time_allreduce(args.calls)
     elif args.part == "train":
-        result = time_training(args.steps, args.epochs, args.out, args.threads)
+        result = time_training(args.steps, args.epochs, args.run_dir, args.threads)
     if args.part is not None:
         if proc_id() == 0:
             print(json.dumps(result), flush=True)
@@ -179,39 +181,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mpi_speed_") as tmp:
         for r in range(args.repeats):
             for ranks in (1, 2) if r % 2 == 0 else (2, 1):
-                out = ["--out", str(Path(tmp) / f"np{ranks}_r{r}")]
+                out = ["--run_dir", str(Path(tmp) / f"np{ranks}_r{r}")]
                 run = launch(ranks, train_args + out)
                 rates[ranks].append(run["steps_per_s"])
                 threads[ranks] = run["torch_threads"]
     rate = {ranks: statistics.median(r) for ranks, r in rates.items()}
 
-    print(
-        f"MPI speed on {len(os.sched_getaffinity(0))} cores, MPICH; Allreduce: 2 ranks, median "
-        f"of {args.calls} calls each; training: median of {args.repeats} runs each"
-    )
-    print(f"| {'measurement':<51} | {'unit':<11} | {'fused / 2 ranks':>15} | ", end="")
-    print(f"{'per-param / 1 rank':>18} | {'speed-up':>8} |")
-    print(f"|{'-' * 53}|{'-' * 13}|{'-' * 17}|{'-' * 20}|{'-' * 10}|")
+    rows = []
     for name in ("pi", "v"):
         a = allreduce[name]
-        label = f"grad Allreduce, ac.{name} ({a['tensors']} tensors, {a['params']} params)"
-        fused, per_param = a["fused_us"], a["per_parameter_us"]
-        print(f"| {label:<51} | {'us/call':<11} | {fused:>15.1f} | {per_param:>18.1f} | ", end="")
-        print(f"{per_param / fused:>8.2f} |")
-    label = f"ppo() {ENV_ID}, {args.epochs} x {args.steps} steps, K={DEFAULT_K}"
-    print(f"| {label:<51} | {'env steps/s':<11} | {rate[2]:>15.1f} | {rate[1]:>18.1f} | ", end="")
-    print(f"{rate[2] / rate[1]:>8.2f} |")
-    print(
-        "speed-up = per-param us / fused us, and 2-rank / 1-rank steps/s; torch threads per "
-        f"rank: {threads[1]} with 1 rank, {threads[2]} with 2"
+        rows.append([
+            f"grad Allreduce, ac.{name} ({a['tensors']} tensors, {a['params']} params)",
+            "us/call", f"{a['fused_us']:.1f}", f"{a['per_parameter_us']:.1f}",
+            f"{a['per_parameter_us'] / a['fused_us']:.2f}",
+        ])  # fmt: skip
+    rows.append([
+        f"ppo() {ENV_ID}, {args.epochs} x {args.steps} steps, K={DEFAULT_K}",
+        "env steps/s", f"{rate[2]:.1f}", f"{rate[1]:.1f}", f"{rate[2] / rate[1]:.2f}",
+    ])  # fmt: skip
+    report(
+        "mpi_speed",
+        sys.argv[1:],
+        args.out,
+        title=f"MPI speed on {len(os.sched_getaffinity(0))} cores, MPICH; Allreduce: 2 ranks, "
+        f"median of {args.calls} calls each; training: median of {args.repeats} runs each",
+        columns=["measurement", "unit", "fused / 2 ranks", "per parameter / 1 rank", "speed-up"],
+        rows=rows,
+        notes=f"torch threads per rank: {threads[1]} with 1 rank, {threads[2]} with 2",
+        data=dict(allreduce=allreduce, steps_per_s=rate),
     )
-    command = (
-        f"python bench/mpi_speed.py --calls {args.calls} --steps {args.steps} "
-        f"--epochs {args.epochs} --repeats {args.repeats}"
-    )
-    if args.threads is not None:
-        command += f" --threads {args.threads}"
-    print(f"command: {command}")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import core  # noqa: E402
 import envs  # noqa: E402, F401  (registers ArmReach-v0)
 import ppo  # noqa: E402
+from bench.common import add_out_argument, report  # noqa: E402
 
 ENV_ID = "ArmReach-v0"
 DEFAULT_K = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
@@ -138,6 +139,7 @@ def main() -> None:
         default=None,
         help="torch threads for ppo() (default: what ppo() sets, one per rank)",
     )
+    add_out_argument(parser, "rollout_speed")
     args = parser.parse_args()
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads={args.threads} must be at least 1 (or left out).")
@@ -167,28 +169,25 @@ def main() -> None:
                         rollout_rates.append(rate)
             rows.append((k, statistics.median(rollout_rates), statistics.median(env_rates)))
 
-    print(
-        f"PPO rollout speed per rank: {ENV_ID}, MLPActorCritic (64, 64), 1 process, "
-        f"torch threads {threads}, median of {args.repeats}"
+    report(
+        "rollout_speed",
+        sys.argv[1:],
+        args.out,
+        title=f"PPO rollout speed per rank: {ENV_ID}, MLPActorCritic (64, 64), 1 process, "
+        f"torch threads {threads}, median of {args.repeats}",
+        columns=["K envs", "rollout steps/s", "env-only steps/s", "ratio"],
+        rows=[
+            [
+                f"{k}{' (default)' if k == DEFAULT_K else ''}",
+                f"{rollout:.0f}",
+                f"{env_only:.0f}",
+                f"{rollout / env_only:.2f}",
+            ]
+            for k, rollout, env_only in rows
+        ],  # fmt: skip
+        notes="ratio = rollout / env-only: the share of a rank's collection time in the envs.",
+        data=dict(rows=rows, default_k=DEFAULT_K, threads=threads),
     )
-    print(f"| {'K envs':>8} | {'rollout steps/s':>15} | {'env-only steps/s':>16} | {'ratio':>6} |")
-    print(f"|{'-' * 10}|{'-' * 17}|{'-' * 18}|{'-' * 8}|")
-    for k, rollout, env_only in rows:
-        mark = "*" if k == DEFAULT_K else " "
-        print(
-            f"| {k:>6} {mark} | {rollout:>15.0f} | {env_only:>16.0f} | {rollout / env_only:>6.2f} |"
-        )
-    print(
-        f"ratio = rollout / env-only; * = ppo()'s default envs_per_proc ({DEFAULT_K}), "
-        "goal >= 0.8 there"
-    )
-    command = (
-        f"python bench/rollout_speed.py --steps {args.steps} --repeats {args.repeats} "
-        f"--envs {' '.join(str(k) for k in args.envs)}"
-    )
-    if args.threads is not None:
-        command += f" --threads {args.threads}"
-    print(f"command: {command}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import REPO, add_out_argument, report, run_ppo  # noqa: E402
 
 
 def wall_clock(cmd: list[str]) -> float:
@@ -35,19 +36,17 @@ def wall_clock(cmd: list[str]) -> float:
 def training_overhead(cpu: int) -> float:
     """Wall-clock of a one-epoch run minus the epoch's logged Time."""
     with tempfile.TemporaryDirectory() as data_dir:
-        cmd = [sys.executable, "ppo.py", "--env", "ArmReach-v0", "--cpu", str(cpu)]
-        wall = wall_clock([*cmd, "--epochs", "1", "--data_dir", data_dir, "--quiet"])
-        header, row = (
-            (Path(data_dir) / "ppo" / "ppo_s0" / "progress.txt").read_text().split("\n")[:2]
-        )
-        epoch_time = float(row.split("\t")[header.split("\t").index("Time")])
-    return wall - epoch_time
+        start = time.perf_counter()
+        _, progress = run_ppo("ArmReach-v0", 0, data_dir, cpu, epochs=1)
+        wall = time.perf_counter() - start
+    return wall - float(progress["Time"][0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="alternating measurements of each")
     parser.add_argument("--cpu", type=int, default=2, help="MPI ranks of the one-epoch run")
+    add_out_argument(parser, "startup")
     args = parser.parse_args()
 
     torch_import, help_time, overhead = [], [], []
@@ -65,12 +64,17 @@ def main() -> None:
             "<= 2",
         ),
     ]
-    print(f"Start-up, median of {args.repeats} alternating runs")
-    print(f"| {'measurement':<44} | {'seconds':>7} | {'ratio to import torch':>21} | {'goal':>6} |")
-    print(f"|{'-' * 46}|{'-' * 9}|{'-' * 23}|{'-' * 8}|")
-    for name, seconds, goal in rows:
-        print(f"| {name:<44} | {seconds:>7.2f} | {seconds / base:>21.2f} | {goal:>6} |")
-    print(f"command: python bench/startup.py --repeats {args.repeats} --cpu {args.cpu}")
+    report(
+        "startup",
+        sys.argv[1:],
+        args.out,
+        title=f"Start-up, median of {args.repeats} alternating runs",
+        columns=["measurement", "seconds", "ratio to import torch", "goal"],
+        rows=[
+            [name, f"{seconds:.2f}", f"{seconds / base:.2f}", goal] for name, seconds, goal in rows
+        ],
+        data=dict(torch_import=torch_import, help=help_time, overhead=overhead),
+    )
 
 
 if __name__ == "__main__":

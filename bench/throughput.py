@@ -16,7 +16,6 @@ The two alternate, `--repeats` times; the table shows medians and their ratio (g
 import argparse
 import inspect
 import json
-import os
 import shlex
 import statistics
 import subprocess
@@ -27,26 +26,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import ppo  # noqa: E402
+from bench.common import add_out_argument, report, run_ppo  # noqa: E402
 from bench.rollout_speed import env_only_rate  # noqa: E402
-from utils.mpi import find_mpirun, mpi_sum, proc_id  # noqa: E402
+from utils.mpi import environ_without_mpi, find_mpirun, mpi_sum, proc_id  # noqa: E402
 
 DEFAULTS = {k: p.default for k, p in inspect.signature(ppo.ppo).parameters.items()}
 
 
 def training_rate(env_id: str, cpu: int, epochs: int, flags: str = "") -> float:
+    """Median StepsPerSec of a training run, over the epochs after the first."""
     with tempfile.TemporaryDirectory() as data_dir:
-        cmd = [sys.executable, "ppo.py", "--env", env_id, "--cpu", str(cpu)]
-        cmd += ["--epochs", str(epochs), "--data_dir", data_dir, "--quiet", *shlex.split(flags)]
-        subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
-        header, *rows = (Path(data_dir) / "ppo" / "ppo_s0" / "progress.txt").read_text().split("\n")
-        column = header.split("\t").index("StepsPerSec")
-        rates = [float(row.split("\t")[column]) for row in rows if row]
-    return statistics.median(rates[1:])
+        _, progress = run_ppo(env_id, 0, data_dir, cpu, extra=shlex.split(flags), epochs=epochs)
+    return statistics.median(progress["StepsPerSec"][1:])
 
 
 def env_only_total(env_id: str, cpu: int, steps: int, seed: int) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
-    env.update(MKL_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env = dict(environ_without_mpi(), MKL_NUM_THREADS="1", OMP_NUM_THREADS="1")
     cmd = [find_mpirun(), "-np", str(cpu), sys.executable, __file__, "--part", "env"]
     cmd += ["--env", env_id, "--steps", str(steps), "--seed", str(seed)]
     result = subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, text=True)
@@ -68,6 +63,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--part", choices=["env"], help=argparse.SUPPRESS)
+    add_out_argument(parser, "throughput")
     args = parser.parse_args()
 
     k = DEFAULTS["envs_per_proc"]
@@ -87,24 +83,21 @@ def main() -> None:
             training[flags].append(training_rate(args.env, args.cpu, args.epochs, flags))
         env_only.append(env_only_total(args.env, args.cpu, args.steps, seed=r))
     alone = statistics.median(env_only)
-    print(
-        f"Throughput on {args.env}, {args.cpu} processes, {k} envs each, median of {args.repeats}"
-    )
-    print(f"| {'measurement':<64} | {'env steps/s':>11} | {'ratio':>5} |")
-    print(f"|{'-' * 66}|{'-' * 13}|{'-' * 7}|")
-    print(
-        f"| {'env-only stepping, the same processes and envs':<64} | {alone:>11.0f} | {1:>5.2f} |"
-    )
+    rows = [["env-only stepping, the same processes and envs", f"{alone:.0f}", "1.00"]]
     for flags, rates in training.items():
-        train = statistics.median(rates)
-        name = f"training, ppo.py {flags or 'defaults'} (StepsPerSec)"
-        print(f"| {name:<64} | {train:>11.0f} | {train / alone:>5.2f} |")
-    print("ratio: training / env-only (goal for the defaults: >= 0.6)")
-    settings = " ".join(shlex.quote(flags) for flags in args.settings)
-    print(
-        f"command: python bench/throughput.py --env {args.env} --cpu {args.cpu} "
-        f"--epochs {args.epochs} --repeats {args.repeats} --steps {args.steps} "
-        f"--settings {settings}"
+        rate = statistics.median(rates)
+        name = f"training, ppo.py {flags or 'defaults'}"
+        rows.append([name, f"{rate:.0f}", f"{rate / alone:.2f}"])
+    report(
+        "throughput",
+        sys.argv[1:],
+        args.out,
+        title=f"Throughput on {args.env}, {args.cpu} processes, {k} envs each, median of "
+        f"{args.repeats}",
+        columns=["measurement", "env steps/s", "ratio to env-only"],
+        rows=rows,
+        notes="training: progress.txt's StepsPerSec (collection and update), after epoch 0",
+        data=dict(env_only=env_only, training=training),
     )
 
 

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import os
+import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from utils.mpi import find_mpirun
+from utils.mpi import environ_without_mpi, find_mpirun
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def run(cmd: list[str], timeout: float = 240, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """Run cmd from the repository root; fail the test (not hang it) after `timeout` seconds."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
     try:
         return subprocess.run(
-            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+            cmd, cwd=cwd, env=environ_without_mpi(), capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"{' '.join(cmd)} did not finish in {timeout} s:\n{e.stdout}\n{e.stderr}")
@@ -32,3 +32,18 @@ def run_mpi(n: int, args: list[str], timeout: float = 240) -> subprocess.Complet
 
 def assert_ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+
+
+def run_bench(bench: str, args: list[str], out_dir: Path, timeout: float = 240) -> dict:
+    """Run bench/<bench>.py with args, writing its result file into out_dir (never into
+    bench/results); the result file, after checking it holds the command that made it."""
+    out = out_dir / f"{bench}.json"
+    result = run([sys.executable, f"bench/{bench}.py", *args, "--out", str(out)], timeout=timeout)
+    assert_ok(result)
+    written = json.loads(out.read_text())
+    command = shlex.join(["python", f"bench/{bench}.py", *args, "--out", str(out)])
+    assert written["command"] == command and f"command: {command}\n" in result.stdout
+    for key in ("commit", "date", "machine"):
+        assert written[key], f"{key} missing from {out}"
+    assert all(len(row) == len(written["columns"]) for row in written["rows"]), written
+    return written

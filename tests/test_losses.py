@@ -31,8 +31,8 @@ def constructed_batch(ratios, advs, seed=0):
 
 
 def policy_steps(ac, data, optimizer, passes, target_kl, minibatches=1, **kwargs):
-    """ppo.update_networks on the policy alone (no value passes); returns the steps taken."""
-    return ppo.update_networks(
+    """ppo.take_gradient_steps on the policy alone (no value passes); returns the steps taken."""
+    return ppo.take_gradient_steps(
         ac,
         (optimizer, Adam(ac.v.parameters())),
         data,
@@ -152,7 +152,7 @@ def test_gradient_norm_clipping_bounds_the_step_of_each_network():
 
 
 def test_one_backward_pass_for_both_networks_trains_each_as_if_alone():
-    """update_networks steps both networks on the same minibatches with one backward pass and
+    """take_gradient_steps steps both networks on the same minibatches with one backward pass and
     one Allreduce; the networks share no parameter, so each ends exactly where it would have
     been trained on its own, with the same minibatches."""
     ac, data = constructed_batch([1.0] * 96, list(np.random.default_rng(2).normal(size=96)))
@@ -163,7 +163,7 @@ def test_one_backward_pass_for_both_networks_trains_each_as_if_alone():
         net = copy.deepcopy(ac)
         torch.manual_seed(7)  # the same shuffles every time
         optimizers = (Adam(net.pi.parameters(), lr=1e-2), Adam(net.v.parameters(), lr=1e-2))
-        ppo.update_networks(
+        ppo.take_gradient_steps(
             net, optimizers, data, train_pi_iters=pi_passes, train_v_iters=v_passes, **kwargs
         )
         trained[pi_passes, v_passes] = net
@@ -181,7 +181,7 @@ def test_one_backward_pass_for_both_networks_trains_each_as_if_alone():
 
 
 def test_clipping_a_networks_slice_of_the_flat_gradient_matches_torchs_clip_grad_norm():
-    """update_networks clips each network's gradient on its part of the flat buffer: the same
+    """take_gradient_steps clips each network's gradient on its part of the flat buffer: the same
     rule as torch's clip_grad_norm_ on the network's parameters, and the other network's part
     (here under its limit) is left alone."""
     ac, data = constructed_batch([1.0] * 64, list(np.random.default_rng(3).normal(size=64) * 100))

@@ -51,7 +51,7 @@ def read_signature(path: Path = PPO_SOURCE, name: str = "ppo") -> tuple[dict, st
 
 
 def docstring_arguments(doc: str) -> dict[str, str]:
-    """The first sentence of each argument's entry in a docstring's "Args:" section, by name."""
+    """Each argument's entry in a docstring's "Args:" section, on one line, by name."""
     lines = doc.split("Args:", 1)[-1].splitlines()
     entries: dict[str, list[str]] = {}
     current, indent = None, None
@@ -63,12 +63,7 @@ def docstring_arguments(doc: str) -> dict[str, str]:
             entries[current] = [match["text"]]
         elif current is not None and line.strip():
             entries[current].append(line.strip())
-    return {name: _first_sentence(" ".join(text)) for name, text in entries.items()}
-
-
-def _first_sentence(text: str) -> str:
-    end = re.search(r"\.(\s|$)", text)
-    return text[: end.start() + 1] if end else text
+    return {name: " ".join(text) for name, text in entries.items()}
 
 
 def add_arguments_from_signature(

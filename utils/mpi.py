@@ -36,6 +36,12 @@ def launched_by_mpirun() -> bool:
     return any(var in os.environ for var in _LAUNCHED_BY_MPIRUN)
 
 
+def environ_without_mpi() -> dict[str, str]:
+    """This process's environment without its MPI world's variables: a child started with it
+    (a benchmark's run, a sweep's run, a test's mpirun) starts a world of its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+
+
 def find_mpirun() -> str:
     """The mpirun next to this interpreter (the venv's MPICH) first, then the one on PATH."""
     beside_python = Path(sys.executable).parent / "mpirun"

@@ -24,7 +24,6 @@ import argparse
 import itertools
 import json
 import math
-import os
 import shlex
 import shutil
 import subprocess
@@ -38,6 +37,7 @@ import numpy as np
 from utils.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from utils.cli import add_env_arguments, docstring_arguments, read_signature
 from utils.logx import PROGRESS_FILE, load_config
+from utils.mpi import environ_without_mpi
 from utils.plot import read_progress
 
 REPO = Path(__file__).resolve().parent.parent
@@ -227,9 +227,7 @@ def sweep(
     total = len(settings) * len(seeds)
     # A sweep started under mpirun must not hand its MPI world to the runs: each run starts
     # its own (ppo.py --cpu N).
-    child_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))
-    }
+    child_env = environ_without_mpi()
 
     results = []
     for setting, seed in itertools.product(settings, seeds):
