@@ -103,10 +103,12 @@ def add_out_argument(parser: argparse.ArgumentParser, bench: str) -> None:
 
 
 def git_commit() -> str:
-    """The commit the bench ran on, with '+changes' when the work tree differs from it."""
+    """The commit the bench ran on, with '+changes' when the code in the work tree differs from
+    it (the docs and the results do not count)."""
     try:
         commit = run(["git", "rev-parse", "--short", "HEAD"]).strip()
-        dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).strip()
+        code = [".", ":!docs", ":!bench/results", ":!*.md", ":!.gitignore"]
+        dirty = run(["git", "status", "--porcelain", "--untracked-files=no", "--", *code]).strip()
     except (RuntimeError, OSError):
         return "unknown"
     return commit + ("+changes" if dirty else "")
