@@ -16,7 +16,7 @@ time only: evaluations are subtracted for every configuration.
   thread like each of our ranks;
 - sb3+VecNormalize: the same, observations and rewards normalized by VecNormalize.
 
-    python bench/learn.py                       # 3 seeds, 100k steps: about 20 minutes
+    python bench/learn.py                       # 3 seeds, 102k steps: about 20 minutes
     python bench/learn.py --seeds 0 --steps 6000 --eval_every 2000 --episodes 2 --final_episodes 2
 """
 
@@ -133,7 +133,9 @@ def summarize(name: str, runs: list[dict], steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=100_000, help="env steps per run (budget)")
+    parser.add_argument(
+        "--steps", type=int, default=102_000, help="env steps per run: ppo.py's default run"
+    )
     parser.add_argument("--eval_every", type=int, default=2000, help="env steps between evals")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per evaluation")
     parser.add_argument(
