@@ -518,7 +518,7 @@ def ppo(
         target_kl (float): The KL between old and new policy at which the clip loss stops early
             (at 1.5 x it), and the penalty loss's target (Spinning Up: 0.01).
         logger_kwargs (dict): Arguments of EpochLogger, e.g. ``dict(output_dir=..., exp_name=...)``;
-            by default the run goes to data/ppo/ppo_s<seed>, never over an existing one.
+            by default the run goes to ``data/ppo/ppo_s<seed>``, never over an existing one.
         save_freq (int): Epochs between checkpoints; the last epoch is always saved.
         loss (str): The policy objective: "clip" (clipped surrogate, KL early stopping) or
             "penalty" (adaptive KL penalty).

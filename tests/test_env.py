@@ -1,4 +1,4 @@
-"""ArmReach-v0 against its contract (DESIGN.md): real PyBullet, no mocks."""
+"""ArmReach-v0 against its contract (docs/envs.md): real PyBullet, no mocks."""
 
 import pathlib
 import warnings

@@ -1,5 +1,5 @@
-"""ArmReach-v1 against its contract (DESIGN.md, issue 12) for every shipped arm, and PyBullet's
-start-up lines (issue 11): real PyBullet, no mocks."""
+"""ArmReach-v1 against its contract (docs/envs.md) for every shipped arm, and PyBullet's
+start-up lines kept out of the output: real PyBullet, no mocks."""
 
 import pathlib
 import subprocess
