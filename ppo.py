@@ -26,6 +26,7 @@ if __name__ == "__main__":
 
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -35,6 +36,7 @@ from torch.optim import Adam
 
 import core
 from utils.checkpoint import (
+    CHECKPOINT_FILE,
     Progress,
     check_resume,
     load_checkpoint,
@@ -44,7 +46,8 @@ from utils.checkpoint import (
     save_checkpoint,
 )
 from utils.cli import check_arguments, check_or_exit, fail, parse_args
-from utils.logx import EpochLogger, load_config, setup_logger_kwargs
+from utils.env_check import make_env
+from utils.logx import EpochLogger, load_config, setup_logger_kwargs, shell_command, with_run_dir
 from utils.mpi import (
     flat_grad_buffer,
     gather,
@@ -78,7 +81,7 @@ class EnvBatch:
     def __init__(self, env_fn, k: int):
         self.envs: list[gym.Env] = []
         for _ in range(k):  # appended one by one: close() must reach those made before a failure
-            self.envs.append(env_fn())
+            self.envs.append(make_env(env_fn))
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.spec = self.envs[0].spec
@@ -452,6 +455,21 @@ def restore(checkpoint, ac, optimizers, rew_rms, envs: EnvBatch) -> Progress:
     return progress
 
 
+def say_how_to_resume(run_dir: Path):
+    """An exit callback for ppo()'s ExitStack: after Ctrl-C, one line that says how to go on."""
+
+    def on_exit(exc_type, *_) -> bool:
+        if exc_type is KeyboardInterrupt and proc_id() == 0:
+            if (run_dir / CHECKPOINT_FILE).exists():
+                command = shell_command(Path(__file__).resolve(), "--resume", run_dir.resolve())
+                print(f"\nInterrupted; to go on from the last checkpoint: {command}", flush=True)
+            else:
+                print(f"\nInterrupted before {run_dir}'s first checkpoint.", flush=True)
+        return False  # the interrupt goes on
+
+    return on_exit
+
+
 def ppo(
     env_fn,
     actor_critic=core.MLPActorCritic,
@@ -556,6 +574,7 @@ def ppo(
     """
     check_arguments(num_procs(), **locals())
     setup_pytorch_for_mpi()
+    logger_kwargs = with_run_dir(logger_kwargs, seed)
     config = dict(locals())
     checkpoint = None
     if resume is not None:
@@ -576,8 +595,9 @@ def ppo(
                 tensorboard=tensorboard,
             )
         )
+        on_exit.push(say_how_to_resume(logger.output_dir))
         envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc))
-        eval_env = on_exit.enter_context(env_fn()) if eval_freq > 0 else None
+        eval_env = on_exit.enter_context(make_env(env_fn)) if eval_freq > 0 else None
         obs_space, act_space = envs.observation_space, envs.action_space
         check_spaces(obs_space, act_space)
         config.update(
@@ -682,7 +702,7 @@ def ppo(
                 save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)
         logger.announce(
             f"Run directory: {logger.output_dir} (done). Run the policy: "
-            f"python -m utils.test_policy {logger.output_dir}"
+            + shell_command("-m", "utils.test_policy", logger.output_dir.resolve())
         )
     return ac
 
@@ -702,6 +722,8 @@ def main(argv: list[str] | None = None):
         if num_procs() > 1:
             raise  # on one rank only, maybe: the excepthook aborts the whole job
         fail(str(e))
+    except KeyboardInterrupt:
+        sys.exit(130)  # ppo() said how to resume; no traceback
 
 
 if __name__ == "__main__":

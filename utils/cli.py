@@ -22,7 +22,8 @@ from pathlib import Path
 import gymnasium as gym
 
 import envs  # noqa: F401  (registers the ArmReach envs, without loading PyBullet)
-from utils.logx import check_writable, load_config
+from utils.env_check import check_env
+from utils.logx import check_run_name, check_writable, load_config
 from utils.mpi import allgather, launched_by_mpirun, mpi_fork, num_procs, proc_id
 
 PPO_SOURCE = Path(__file__).resolve().parent.parent / "ppo.py"
@@ -238,7 +239,10 @@ def first_error(args: argparse.Namespace, ranks: int) -> str | None:
     try:
         gym.spec(args.env)
         check_arguments(ranks=ranks, **args.ppo_kwargs)
+        if proc_id() == 0:  # the same env on every rank: one check, not one per rank
+            check_env(args.env, args.env_kwargs)
         if args.resume is None:
+            check_run_name(args.exp_name)
             check_writable(args.data_dir)
             return None
         # Only a resume reads a checkpoint, and only then does this process need torch.

@@ -36,7 +36,7 @@ import numpy as np
 
 from utils.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from utils.cli import add_env_arguments, docstring_arguments, read_signature
-from utils.logx import PROGRESS_FILE, load_config
+from utils.logx import PROGRESS_FILE, check_run_name, load_config
 from utils.mpi import environ_without_mpi
 from utils.plot import read_progress
 
@@ -219,6 +219,7 @@ def sweep(
         raise ValueError(f"{', '.join(empty)}: give at least one value.")
     if cpu < 1:
         raise ValueError(f"cpu={cpu} must be at least 1.")
+    check_run_name(name, "name")
     varying = [key for key, v in values.items() if len(v) > 1]
     settings = [
         dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values())
