@@ -27,9 +27,7 @@ import torch.nn as nn
 from gymnasium.spaces import Space
 
 import core
-from utils.logx import load_config
-
-CHECKPOINT_FILE = "checkpoint.pt"
+from utils.logx import CHECKPOINT_FILE, load_config
 
 # Arguments that shape what a checkpoint holds (adam_eps: the optimizers' saved state carries
 # it): a resumed run must use the saved values.

@@ -152,11 +152,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     ppo_flags = add_arguments_from_signature(
         parser, defaults, doc, skip=NOT_FLAGS, aliases=dict(steps_per_epoch=["--steps"])
     )
-    # One line, not argparse's usage block: the message already names the flag.
-    parser.error = lambda message: parser.exit(
-        2, f"ppo.py: error: {message} (python ppo.py --help lists the flags)\n"
-    )
+    one_line_errors(parser)
     return parser, ppo_flags
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """A mistake on the command line ends in one line and status 2, not argparse's usage block:
+    the message already names the flag."""
+    command = parser.prog if parser.prog.startswith("python") else f"python {parser.prog}"
+    parser.error = lambda message: parser.exit(
+        2, f"{parser.prog}: error: {message} ({command} --help lists the flags)\n"
+    )
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -24,6 +24,7 @@ from utils.mpi import broadcast, launched_by_mpirun, mpi_statistics_scalar, proc
 
 PROGRESS_FILE = "progress.txt"
 CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"  # written by utils/checkpoint.py
 
 
 def check_run_name(name: str, argument: str = "exp_name") -> None:
@@ -54,7 +55,8 @@ def with_run_dir(logger_kwargs: dict, seed: int) -> dict:
     data/NAME/NAME_s<seed> (NAME: exp_name, by default "ppo")."""
     if logger_kwargs.get("output_dir") is not None:
         return logger_kwargs
-    name = logger_kwargs.get("exp_name") or "ppo"
+    name = logger_kwargs.get("exp_name")
+    name = "ppo" if name is None else name
     return dict(logger_kwargs, **setup_logger_kwargs(name, seed))
 
 
@@ -103,6 +105,17 @@ ADDED_LATER = {
 }
 
 
+def unusable(run_dir: Path) -> str | None:
+    """Why a run directory cannot be loaded (config.json not JSON, no checkpoint), or None."""
+    try:
+        json.loads((run_dir / CONFIG_FILE).read_text())
+    except (OSError, ValueError) as e:
+        return f"{CONFIG_FILE} is unreadable: {e}"
+    if not (run_dir / CHECKPOINT_FILE).exists():
+        return "no checkpoint yet"
+    return None
+
+
 def load_config(run_dir: str | Path) -> dict:
     """The arguments a run was started with (its config.json); an argument that did not exist
     yet reads as the value the run had (ADDED_LATER), so an older run resumes as it was."""
@@ -111,10 +124,17 @@ def load_config(run_dir: str | Path) -> dict:
     path = Path(run_dir) / CONFIG_FILE
     runs_inside = sorted(p.parent for p in Path(run_dir).rglob(CONFIG_FILE))
     if not path.exists() and runs_inside:
+        usable, skipped = [], []
+        for run in runs_inside:
+            reason = unusable(run)
+            (usable if reason is None else skipped).append(
+                run if reason is None else f"{run} ({reason})"
+            )
         raise ValueError(
             f"{run_dir} is a folder of runs, not a run; give one of them: "
-            + ", ".join(str(run) for run in runs_inside[:8])
-            + (f" (and {len(runs_inside) - 8} more)" if len(runs_inside) > 8 else "")
+            + (", ".join(str(run) for run in usable[:8]) or "none is usable")
+            + (f" (and {len(usable) - 8} more)" if len(usable) > 8 else "")
+            + (f"; skipped: {', '.join(skipped[:8])}" if skipped else "")
         )
     try:
         return {**ADDED_LATER, **json.loads(path.read_text())}
