@@ -1,7 +1,6 @@
 """Bad input, failing ranks, Ctrl-C, NaNs, reproducibility and where runs write (real processes)."""
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,8 +16,6 @@ import ppo
 from tests.faulty_envs import arm_reach_with_fault
 from tests.helpers import REPO, assert_ok, run, run_mpi
 from tests.test_ppo import read_progress
-from utils.cli import key_value
-from utils.logx import setup_logger_kwargs
 
 BAD_FLAGS = [
     (["--env", "ArmRech-v0"], "close matches: ArmReach-v0"),
@@ -246,69 +243,3 @@ def test_check_finite_finds_one_bad_element_in_a_tensor(bad):
         value[5000] = bad
     with pytest.raises(FloatingPointError, match="NaN or inf in the gradients"):
         ppo.check_finite("the gradients", value)
-
-
-ENV_MISTAKES = [
-    ("ArmReach-v1", ["robt=franka_panda"], "takes no keyword 'robt' (did you mean robot?); its "
-     "keywords: robot, ee_link"),
-    ("ArmReach-v1", ["robot=panda"], "robot='panda' is neither a shipped arm nor an existing file"),
-    ("ArmReach-v1", ["success_distance=-1"], "success_distance=-1 must be > 0"),
-    ("ArmReach-v1", ["success_distance=near"], "success_distance='near' is a str, but "
-     "ArmReach-v1 wants a float"),
-    ("ArmReach-v0", ["foo=1"], "ArmReach-v0 takes no keyword 'foo'"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("env_id, env_kwargs, message", ENV_MISTAKES)
-@pytest.mark.parametrize("cpu", ["1", "2"])
-def test_an_env_keyword_mistake_is_one_line_once_and_leaves_no_run_behind(
-    tmp_path, env_id, env_kwargs, message, cpu
-):
-    cmd = [sys.executable, "ppo.py", "--env", env_id, "--env_kwargs", *env_kwargs, "--cpu", cpu]
-    result = run([*cmd, "--data_dir", str(tmp_path / "data")], timeout=60)
-    assert result.returncode == 2
-    assert_one_line_error(result, message)
-    assert not (tmp_path / "data").exists()
-
-
-@pytest.mark.parametrize("env_id, env_kwargs, message", ENV_MISTAKES)
-def test_an_env_keyword_mistake_from_python_is_a_value_error_and_leaves_no_run(
-    tmp_path, env_id, env_kwargs, message
-):
-    kwargs = dict(key_value(text) for text in env_kwargs)
-    data = tmp_path / "data"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        ppo.ppo(lambda: gym.make(env_id, **kwargs), logger_kwargs=dict(output_dir=str(data)))
-    assert not data.exists()
-
-
-def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_and_takes_no_name(tmp_path):
-    def exploding_env():
-        raise ValueError("the arm is not plugged in")
-
-    with pytest.raises(ValueError, match="not plugged in"):
-        ppo.ppo(exploding_env, logger_kwargs=setup_logger_kwargs("ppo", 0, str(tmp_path)))
-    assert list(tmp_path.iterdir()) == []
-    cmd = [sys.executable, "ppo.py", "--epochs", "1", "--quiet", "--data_dir", str(tmp_path)]
-    assert_ok(run(cmd))
-    assert [p.name for p in (tmp_path / "ppo").iterdir()] == ["ppo_s0"]  # not ppo_s0_1
-
-
-@pytest.mark.parametrize("name", ["../x", "/tmp/elsewhere", "a/b", "..", ""])
-def test_a_run_name_is_a_name_never_a_path(tmp_path, name):
-    data = tmp_path / "data"
-    result = run([sys.executable, "ppo.py", "--exp_name", name, "--data_dir", str(data)])
-    assert_one_line_error(result, f"exp_name={name!r} must be a name, not a path")
-    sweep = [sys.executable, "-m", "utils.sweep", "--name", name, "--data_dir", str(data)]
-    assert_one_line_error(run(sweep), f"name={name!r} must be a name, not a path")
-    with pytest.raises(ValueError, match="must be a name, not a path"):
-        ppo.ppo(lambda: gym.make("ArmReach-v0"), logger_kwargs=dict(exp_name=name))
-    assert not data.exists() and not (tmp_path / "x").exists()
-
-
-def test_ppo_from_python_names_its_run_as_the_command_line_does(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    ppo.ppo(lambda: gym.make("ArmReach-v0"), seed=3, epochs=1, quiet=True)
-    assert [p.relative_to(tmp_path).as_posix() for p in (tmp_path / "data").glob("*/*")] == [
-        "data/ppo/ppo_s3"
-    ]
