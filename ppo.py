@@ -42,6 +42,7 @@ from utils.checkpoint import (
     load_checkpoint,
     restore_checkpoint,
     restore_rng_state,
+    resume_record,
     rng_state,
     save_checkpoint,
 )
@@ -579,7 +580,9 @@ def ppo(
     checkpoint = None
     if resume is not None:
         checkpoint = load_checkpoint(resume)
-        check_resume(config, load_config(resume), checkpoint, num_procs())
+        saved_config = load_config(resume)
+        check_resume(config, saved_config, checkpoint, num_procs())
+        config["resumed"] = resume_record(config, saved_config, checkpoint["epoch"] + 1)
         logger_kwargs = dict(logger_kwargs, output_dir=resume)
     # Every rank draws its own random numbers, so that the ranks explore differently.
     seed += 10000 * proc_id()
