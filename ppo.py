@@ -14,6 +14,7 @@ or from a notebook started in this folder: `import ppo; ac = ppo.ppo(lambda: gym
 
 from __future__ import annotations
 
+import errno
 import math
 import sys
 
@@ -456,17 +457,24 @@ def restore(checkpoint, ac, optimizers, rew_rms, envs: EnvBatch) -> Progress:
     return progress
 
 
-def say_how_to_resume(run_dir: Path):
-    """An exit callback for ppo()'s ExitStack: after Ctrl-C, one line that says how to go on."""
+def explain_a_stop(run_dir: Path):
+    """An exit callback for ppo()'s ExitStack: after Ctrl-C, or a disk that filled up, one line
+    that says how to go on from the last checkpoint (which a failed write leaves whole)."""
 
-    def on_exit(exc_type, *_) -> bool:
+    def on_exit(exc_type, exc, _) -> bool:
+        resume = shell_command(Path(__file__).resolve(), "--resume", run_dir.resolve())
+        saved = (run_dir / CHECKPOINT_FILE).exists()
         if exc_type is KeyboardInterrupt and proc_id() == 0:
-            if (run_dir / CHECKPOINT_FILE).exists():
-                command = shell_command(Path(__file__).resolve(), "--resume", run_dir.resolve())
-                print(f"\nInterrupted; to go on from the last checkpoint: {command}", flush=True)
+            if saved:
+                print(f"\nInterrupted; to go on from the last checkpoint: {resume}", flush=True)
             else:
                 print(f"\nInterrupted before {run_dir}'s first checkpoint.", flush=True)
-        return False  # the interrupt goes on
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            then = f"then go on from the last checkpoint: {resume}" if saved else "then start again"
+            raise ValueError(
+                f"the disk that holds {run_dir} is full ({exc.strerror}); free some space, {then}"
+            ) from None
+        return False  # the exception goes on
 
     return on_exit
 
@@ -598,7 +606,7 @@ def ppo(
                 tensorboard=tensorboard,
             )
         )
-        on_exit.push(say_how_to_resume(logger.output_dir))
+        on_exit.push(explain_a_stop(logger.output_dir))
         envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc))
         eval_env = on_exit.enter_context(make_env(env_fn)) if eval_freq > 0 else None
         obs_space, act_space = envs.observation_space, envs.action_space

@@ -1,15 +1,20 @@
 """A new user's mistakes and the faults of a real machine, caused for real: env keyword typos,
 runs that fail before their first epoch, run names that are paths, damaged run files, packages
-an env needs that are not installed."""
+an env needs that are not installed, a disk that fills up."""
 
+import errno
 import re
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
+import torch
 
 import ppo
-from tests.helpers import assert_ok, run
+from tests.helpers import REPO, assert_ok, run
 from tests.test_reliability import assert_one_line_error
 from utils.cli import key_value
 from utils.logx import setup_logger_kwargs
@@ -153,3 +158,61 @@ def test_an_env_that_needs_a_missing_package_is_one_line_naming_it(tmp_path):
     assert_one_line_error(result, "needs a package that is not installed")
     assert "box2d" in result.stderr.lower()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 4 MB tmpfs (mounting needs root, as CI runs)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                           capture_output=True, text=True)  # fmt: skip
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (root needed): {mount.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk is full; the file, to free the space again."""
+    filler = disk / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    return filler
+
+
+def test_a_disk_that_fills_up_stops_the_run_in_one_line_and_resume_goes_on(small_disk):
+    cmd = [sys.executable, "ppo.py", "--steps", "400", "--save_freq", "1", "--quiet"]
+    run_dir = small_disk / "ppo" / "ppo_s0"
+    proc = subprocess.Popen([*cmd, "--epochs", "1000", "--data_dir", str(small_disk)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 60
+    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    filler = fill(small_disk)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run went on with a full disk")
+    assert proc.returncode == 2
+    lines = [line for line in stderr.splitlines() if "pybullet build time" not in line]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert f"the disk that holds {run_dir} is full (No space left on device)" in lines[0]
+    assert "--resume" in lines[0]
+    assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []  # no torn file
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=True)  # whole and loadable
+    epochs = saved["epoch"] + 3
+
+    filler.unlink()
+    resume = [sys.executable, "ppo.py", "--resume", str(run_dir), "--epochs", str(epochs)]
+    assert_ok(run(resume))
+    rows = (run_dir / "progress.txt").read_text().splitlines()[1:]
+    assert [int(float(row.split("\t")[0])) for row in rows] == list(range(epochs))

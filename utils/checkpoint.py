@@ -128,11 +128,15 @@ def atomic_torch_save(obj, path: Path) -> None:
     """Write to a temporary file and rename it over the target: a kill at any instant leaves
     either the old file or the new one, never a torn one."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or a kill mid-write leaves no torn file
+        raise
 
 
 def load_checkpoint(run_dir: str | Path) -> dict:

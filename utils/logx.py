@@ -283,7 +283,11 @@ class Logger:
         return self
 
     def __exit__(self, exc_type, *exc_info) -> None:
-        self.close()
+        try:
+            self.close()
+        except OSError:
+            if exc_type is None:
+                raise  # after another error (a full disk), that error is the one to tell
         # A run that fails before its first row leaves nothing behind, and no name taken.
         if exc_type is not None and self.first_row and self.made is not None:
             shutil.rmtree(self.made, ignore_errors=True)
