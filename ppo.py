@@ -539,7 +539,7 @@ def ppo(
             steps; early stopping may cut them short (Spinning Up: 80 full-batch steps).
         train_v_iters (int): Passes over the epoch's data for the value function (Spinning Up:
             80 full-batch steps).
-        lam (float): Lambda of GAE-lambda, in [0, 1] (Spinning Up: 0.97).
+        lam (float): Lambda of GAE-lambda, in (0, 1] (Spinning Up: 0.97).
         max_ep_len (int): Longest episode in env steps, on top of the env's own time limit; a
             cut-off is bootstrapped from V.
         target_kl (float): The KL between old and new policy at which the clip loss stops early
