@@ -123,4 +123,4 @@ def test_memory_bench_writes_every_rank_rss_at_each_mark(tmp_path):
     for row in result["rows"]:
         rss = [float(cell) for cell in row[1:4]]
         assert all(mb > 50 for mb in rss)  # a rank with torch and PyBullet loaded
-        assert row[4] == f"{rss[2] - rss[1]:+.1f}" or abs(float(row[4]) - (rss[2] - rss[1])) < 1.5
+        assert abs(float(row[4]) - (rss[2] - rss[1])) <= 1.0  # the growth, of unrounded RSS
