@@ -26,7 +26,7 @@ VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
 FUZZ = settings(
-    max_examples=15,
+    max_examples=8,
     deadline=None,  # each example is a real process
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     derandomize=True,  # the same cases on every run: a failure is reproducible
