@@ -14,6 +14,7 @@ or from a notebook started in this folder: `import ppo; ac = ppo.ppo(lambda: gym
 
 from __future__ import annotations
 
+import errno
 import math
 import sys
 
@@ -26,6 +27,7 @@ if __name__ == "__main__":
 
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -35,16 +37,19 @@ from torch.optim import Adam
 
 import core
 from utils.checkpoint import (
+    CHECKPOINT_FILE,
     Progress,
     check_resume,
     load_checkpoint,
     restore_checkpoint,
     restore_rng_state,
+    resume_record,
     rng_state,
     save_checkpoint,
 )
 from utils.cli import check_arguments, check_or_exit, fail, parse_args
-from utils.logx import EpochLogger, load_config, setup_logger_kwargs
+from utils.env_check import make_env
+from utils.logx import EpochLogger, load_config, setup_logger_kwargs, shell_command, with_run_dir
 from utils.mpi import (
     flat_grad_buffer,
     gather,
@@ -78,7 +83,7 @@ class EnvBatch:
     def __init__(self, env_fn, k: int):
         self.envs: list[gym.Env] = []
         for _ in range(k):  # appended one by one: close() must reach those made before a failure
-            self.envs.append(env_fn())
+            self.envs.append(make_env(env_fn))
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.spec = self.envs[0].spec
@@ -452,6 +457,28 @@ def restore(checkpoint, ac, optimizers, rew_rms, envs: EnvBatch) -> Progress:
     return progress
 
 
+def explain_a_stop(run_dir: Path):
+    """An exit callback for ppo()'s ExitStack: after Ctrl-C, or a disk that filled up, one line
+    that says how to go on from the last checkpoint (which a failed write leaves whole)."""
+
+    def on_exit(exc_type, exc, _) -> bool:
+        resume = shell_command(Path(__file__).resolve(), "--resume", run_dir.resolve())
+        saved = (run_dir / CHECKPOINT_FILE).exists()
+        if exc_type is KeyboardInterrupt and proc_id() == 0:
+            if saved:
+                print(f"\nInterrupted; to go on from the last checkpoint: {resume}", flush=True)
+            else:
+                print(f"\nInterrupted before {run_dir}'s first checkpoint.", flush=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            then = f"then go on from the last checkpoint: {resume}" if saved else "then start again"
+            raise ValueError(
+                f"the disk that holds {run_dir} is full ({exc.strerror}); free some space, {then}"
+            ) from None
+        return False  # the exception goes on
+
+    return on_exit
+
+
 def ppo(
     env_fn,
     actor_critic=core.MLPActorCritic,
@@ -512,7 +539,7 @@ def ppo(
             steps; early stopping may cut them short (Spinning Up: 80 full-batch steps).
         train_v_iters (int): Passes over the epoch's data for the value function (Spinning Up:
             80 full-batch steps).
-        lam (float): Lambda of GAE-lambda, in [0, 1] (Spinning Up: 0.97).
+        lam (float): Lambda of GAE-lambda, in (0, 1] (Spinning Up: 0.97).
         max_ep_len (int): Longest episode in env steps, on top of the env's own time limit; a
             cut-off is bootstrapped from V.
         target_kl (float): The KL between old and new policy at which the clip loss stops early
@@ -556,11 +583,14 @@ def ppo(
     """
     check_arguments(num_procs(), **locals())
     setup_pytorch_for_mpi()
+    logger_kwargs = with_run_dir(logger_kwargs, seed)
     config = dict(locals())
     checkpoint = None
     if resume is not None:
         checkpoint = load_checkpoint(resume)
-        check_resume(config, load_config(resume), checkpoint, num_procs())
+        saved_config = load_config(resume)
+        check_resume(config, saved_config, checkpoint, num_procs())
+        config["resumed"] = resume_record(config, saved_config, checkpoint["epoch"] + 1)
         logger_kwargs = dict(logger_kwargs, output_dir=resume)
     # Every rank draws its own random numbers, so that the ranks explore differently.
     seed += 10000 * proc_id()
@@ -576,8 +606,9 @@ def ppo(
                 tensorboard=tensorboard,
             )
         )
+        on_exit.push(explain_a_stop(logger.output_dir))
         envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc))
-        eval_env = on_exit.enter_context(env_fn()) if eval_freq > 0 else None
+        eval_env = on_exit.enter_context(make_env(env_fn)) if eval_freq > 0 else None
         obs_space, act_space = envs.observation_space, envs.action_space
         check_spaces(obs_space, act_space)
         config.update(
@@ -682,7 +713,7 @@ def ppo(
                 save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)
         logger.announce(
             f"Run directory: {logger.output_dir} (done). Run the policy: "
-            f"python -m utils.test_policy {logger.output_dir}"
+            + shell_command("-m", "utils.test_policy", logger.output_dir.resolve())
         )
     return ac
 
@@ -702,6 +733,8 @@ def main(argv: list[str] | None = None):
         if num_procs() > 1:
             raise  # on one rank only, maybe: the excepthook aborts the whole job
         fail(str(e))
+    except KeyboardInterrupt:
+        sys.exit(130)  # ppo() said how to resume; no traceback
 
 
 if __name__ == "__main__":

@@ -114,3 +114,13 @@ def test_arms_bench_passes_env_kwargs_and_writes_the_final_policy(tmp_path):
     assert row[0] == "xarm6" and 0 <= float(row[1]) <= 1
     assert result["data"]["env_kwargs"] == {"success_distance": 0.1}
     assert "success_distance=0.1" in result["title"]
+
+
+def test_memory_bench_writes_every_rank_rss_at_each_mark(tmp_path):
+    args = ["--env", "ArmReach-v0", "--steps", "8000", "--marks", "4000", "6000", "8000"]
+    result = run_bench("memory", args, tmp_path, timeout=180)
+    assert [row[0] for row in result["rows"]] == ["rank 0", "rank 1"]
+    for row in result["rows"]:
+        rss = [float(cell) for cell in row[1:4]]
+        assert all(mb > 50 for mb in rss)  # a rank with torch and PyBullet loaded
+        assert abs(float(row[4]) - (rss[2] - rss[1])) <= 1.0  # the growth, of unrounded RSS

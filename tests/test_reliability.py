@@ -114,7 +114,9 @@ def test_a_failing_rank_brings_the_whole_job_down_within_seconds_with_its_messag
 def test_ctrl_c_stops_every_rank_and_leaves_the_last_checkpoint_intact(tmp_path):
     args = [sys.executable, "ppo.py", "--cpu", "2", "--epochs", "1000", "--steps", "400"]
     args += ["--save_freq", "1", "--quiet", "--data_dir", str(tmp_path)]
-    proc = subprocess.Popen(args, cwd=REPO, start_new_session=True, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     checkpoint = tmp_path / "ppo" / "ppo_s0" / "checkpoint.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline:
@@ -122,11 +124,15 @@ def test_ctrl_c_stops_every_rank_and_leaves_the_last_checkpoint_intact(tmp_path)
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
     try:
-        proc.wait(timeout=20)
+        stdout, stderr = (text.decode() for text in proc.communicate(timeout=20))
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("ranks still running 20 s after Ctrl-C")
     assert proc.returncode != 0
+    assert "Traceback" not in stderr, stderr
+    resume = f"ppo.py --resume {checkpoint.parent.resolve()}"
+    assert stdout.count("Interrupted; to go on from the last checkpoint: ") == 1, stdout
+    assert resume in stdout and f"cd {REPO} && {sys.executable} " in stdout
     saved = torch.load(checkpoint, weights_only=True)
     assert all(torch.isfinite(t).all() for t in saved["ac"].values())
     assert subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout == b""

@@ -27,9 +27,7 @@ import torch.nn as nn
 from gymnasium.spaces import Space
 
 import core
-from utils.logx import load_config
-
-CHECKPOINT_FILE = "checkpoint.pt"
+from utils.logx import CHECKPOINT_FILE, convert_json, load_config
 
 # Arguments that shape what a checkpoint holds (adam_eps: the optimizers' saved state carries
 # it): a resumed run must use the saved values.
@@ -130,11 +128,15 @@ def atomic_torch_save(obj, path: Path) -> None:
     """Write to a temporary file and rename it over the target: a kill at any instant leaves
     either the old file or the new one, never a torn one."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or a kill mid-write leaves no torn file
+        raise
 
 
 def load_checkpoint(run_dir: str | Path) -> dict:
@@ -184,6 +186,25 @@ def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int)
                 "resume with the run's own arguments (its config.json), as "
                 "`python ppo.py --resume RUN_DIR` does."
             )
+
+
+# Arguments a resume may change without a record: how long, where, what is printed.
+NOT_RECORDED = ("epochs", "resume", "logger_kwargs", "quiet", "tensorboard", "env_fn")
+
+
+def resume_record(config: dict, saved_config: dict, from_epoch: int) -> list[dict]:
+    """config.json's "resumed" list, with this resume added if it changed a setting: from which
+    epoch on each changed value holds, and what it was before."""
+    record = list(saved_config.get("resumed", []))
+    now, then = convert_json(config), saved_config
+    changed = {
+        key: {"before": then.get(key), "after": value}
+        for key, value in now.items()
+        if key not in NOT_RECORDED and key in then and then[key] != value
+    }
+    if changed:
+        record.append(dict(from_epoch=from_epoch, changed=changed))
+    return record
 
 
 def actor_critic_from_checkpoint(

@@ -22,7 +22,8 @@ from pathlib import Path
 import gymnasium as gym
 
 import envs  # noqa: F401  (registers the ArmReach envs, without loading PyBullet)
-from utils.logx import check_writable, load_config
+from utils.env_check import check_env
+from utils.logx import check_run_name, check_writable, load_config
 from utils.mpi import allgather, launched_by_mpirun, mpi_fork, num_procs, proc_id
 
 PPO_SOURCE = Path(__file__).resolve().parent.parent / "ppo.py"
@@ -151,11 +152,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     ppo_flags = add_arguments_from_signature(
         parser, defaults, doc, skip=NOT_FLAGS, aliases=dict(steps_per_epoch=["--steps"])
     )
-    # One line, not argparse's usage block: the message already names the flag.
-    parser.error = lambda message: parser.exit(
-        2, f"ppo.py: error: {message} (python ppo.py --help lists the flags)\n"
-    )
+    one_line_errors(parser)
     return parser, ppo_flags
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """A mistake on the command line ends in one line and status 2, not argparse's usage block:
+    the message already names the flag."""
+    command = parser.prog if parser.prog.startswith("python") else f"python {parser.prog}"
+    parser.error = lambda message: parser.exit(
+        2, f"{parser.prog}: error: {message} ({command} --help lists the flags)\n"
+    )
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -238,7 +245,10 @@ def first_error(args: argparse.Namespace, ranks: int) -> str | None:
     try:
         gym.spec(args.env)
         check_arguments(ranks=ranks, **args.ppo_kwargs)
+        if proc_id() == 0:  # the same env on every rank: one check, not one per rank
+            check_env(args.env, args.env_kwargs)
         if args.resume is None:
+            check_run_name(args.exp_name)
             check_writable(args.data_dir)
             return None
         # Only a resume reads a checkpoint, and only then does this process need torch.

@@ -10,6 +10,8 @@ import glob
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
 import tempfile
 import warnings
@@ -22,12 +24,40 @@ from utils.mpi import broadcast, launched_by_mpirun, mpi_statistics_scalar, proc
 
 PROGRESS_FILE = "progress.txt"
 CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"  # written by utils/checkpoint.py
+
+
+def check_run_name(name: str, argument: str = "exp_name") -> None:
+    """A run name is a name: it never leads out of data_dir."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ValueError(
+            f"{argument}={name!r} must be a name, not a path (no '/', '\\', or '..'); "
+            "--data_dir (ppo(): logger_kwargs output_dir) says where runs go."
+        )
 
 
 def setup_logger_kwargs(exp_name: str, seed: int | None = None, data_dir: str = "data") -> dict:
     """Spinning Up's run directory: `data_dir/exp_name/exp_name_s<seed>`."""
+    check_run_name(exp_name)
     subdir = exp_name if seed is None else f"{exp_name}_s{seed}"
     return dict(output_dir=str(Path(data_dir) / exp_name / subdir), exp_name=exp_name)
+
+
+def shell_command(*args: str | Path) -> str:
+    """A command of this repository, to print: it works as printed from any folder, with the
+    interpreter that runs now (a venv needs no activating)."""
+    repo = Path(__file__).resolve().parents[1]
+    return f"cd {shlex.quote(str(repo))} && " + shlex.join([sys.executable, *map(str, args)])
+
+
+def with_run_dir(logger_kwargs: dict, seed: int) -> dict:
+    """logger_kwargs with its output_dir: the one given, or the command line's rule,
+    data/NAME/NAME_s<seed> (NAME: exp_name, by default "ppo")."""
+    if logger_kwargs.get("output_dir") is not None:
+        return logger_kwargs
+    name = logger_kwargs.get("exp_name")
+    name = "ppo" if name is None else name
+    return dict(logger_kwargs, **setup_logger_kwargs(name, seed))
 
 
 def unused_run_dir(output_dir: str) -> Path:
@@ -75,6 +105,17 @@ ADDED_LATER = {
 }
 
 
+def unusable(run_dir: Path) -> str | None:
+    """Why a run directory cannot be loaded (config.json not JSON, no checkpoint), or None."""
+    try:
+        json.loads((run_dir / CONFIG_FILE).read_text())
+    except (OSError, ValueError) as e:
+        return f"{CONFIG_FILE} is unreadable: {e}"
+    if not (run_dir / CHECKPOINT_FILE).exists():
+        return "no checkpoint yet"
+    return None
+
+
 def load_config(run_dir: str | Path) -> dict:
     """The arguments a run was started with (its config.json); an argument that did not exist
     yet reads as the value the run had (ADDED_LATER), so an older run resumes as it was."""
@@ -83,10 +124,17 @@ def load_config(run_dir: str | Path) -> dict:
     path = Path(run_dir) / CONFIG_FILE
     runs_inside = sorted(p.parent for p in Path(run_dir).rglob(CONFIG_FILE))
     if not path.exists() and runs_inside:
+        usable, skipped = [], []
+        for run in runs_inside:
+            reason = unusable(run)
+            (usable if reason is None else skipped).append(
+                run if reason is None else f"{run} ({reason})"
+            )
         raise ValueError(
             f"{run_dir} is a folder of runs, not a run; give one of them: "
-            + ", ".join(str(run) for run in runs_inside[:8])
-            + (f" (and {len(runs_inside) - 8} more)" if len(runs_inside) > 8 else "")
+            + (", ".join(str(run) for run in usable[:8]) or "none is usable")
+            + (f" (and {len(usable) - 8} more)" if len(usable) > 8 else "")
+            + (f"; skipped: {', '.join(skipped[:8])}" if skipped else "")
         )
     try:
         return {**ADDED_LATER, **json.loads(path.read_text())}
@@ -127,10 +175,14 @@ class Logger:
         tensorboard: bool = False,
     ):
         run_dir, error = None, None
+        self.made: Path | None = None
         if proc_id() == 0:
             if output_dir is None:
                 output_dir = setup_logger_kwargs(exp_name or "ppo")["output_dir"]
             run_dir = Path(output_dir) if resume_rows is not None else unused_run_dir(output_dir)
+            if resume_rows is None:  # what this run makes, and removes if it fails before a row
+                self.made = next((p for p in [*run_dir.parents][::-1] + [run_dir]
+                                  if not p.exists()), None)  # fmt: skip
             try:
                 check_writable(run_dir)
             except ValueError as e:
@@ -230,8 +282,15 @@ class Logger:
     def __enter__(self) -> Logger:
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc_info) -> None:
+        try:
+            self.close()
+        except OSError:
+            if exc_type is None:
+                raise  # after another error (a full disk), that error is the one to tell
+        # A run that fails before its first row leaves nothing behind, and no name taken.
+        if exc_type is not None and self.first_row and self.made is not None:
+            shutil.rmtree(self.made, ignore_errors=True)
 
 
 class EpochLogger(Logger):

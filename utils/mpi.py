@@ -70,7 +70,14 @@ def mpi_fork(n: int, argv: list[str] | None = None) -> None:
     argv = sys.argv if argv is None else argv
     # MPICH runs as root and with more ranks than cores without extra flags.
     cmd = [find_mpirun(), "-np", str(n), sys.executable, *argv]
-    sys.exit(subprocess.call(cmd, env=env))
+    job = subprocess.Popen(cmd, env=env)
+    while True:
+        try:
+            sys.exit(job.wait())
+        except KeyboardInterrupt:
+            # Ctrl-C reached mpirun and its ranks too: let them stop (rank 0 says how to
+            # resume) instead of killing them, and exit with mpirun's status, no traceback.
+            continue
 
 
 def proc_id() -> int:

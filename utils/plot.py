@@ -79,11 +79,20 @@ def load_runs(paths: Iterable[str | Path]) -> list[Run]:
         raise ValueError(f"no {PROGRESS_FILE} found under {where}; is it a run directory?")
     runs = []
     for run_dir in run_dirs:
-        table = read_progress(run_dir / PROGRESS_FILE)
+        try:
+            table = read_progress(run_dir / PROGRESS_FILE)
+            config_file = run_dir / CONFIG_FILE
+            config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        except json.JSONDecodeError as e:
+            warnings.warn(
+                f"{run_dir} skipped: its {CONFIG_FILE} is not valid JSON ({e})", stacklevel=2
+            )
+            continue
+        except (OSError, ValueError) as e:  # unreadable, or not a table of numbers
+            warnings.warn(f"{run_dir} skipped: {e}", stacklevel=2)
+            continue
         if not table or len(next(iter(table.values()))) == 0:
             continue  # a run that has not finished its first epoch yet has nothing to draw
-        config_file = run_dir / CONFIG_FILE
-        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
         runs.append((run_dir, config, table))
     if not runs:
         raise ValueError(f"no {PROGRESS_FILE} under {where} has a row yet; wait for an epoch.")

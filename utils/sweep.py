@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from utils.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from utils.cli import add_env_arguments, docstring_arguments, read_signature
-from utils.logx import PROGRESS_FILE, load_config
+from utils.cli import add_env_arguments, docstring_arguments, one_line_errors, read_signature
+from utils.logx import CONFIG_FILE, PROGRESS_FILE, check_run_name, load_config
 from utils.mpi import environ_without_mpi
 from utils.plot import read_progress
 
@@ -116,7 +116,9 @@ def config_mismatch(
     """
     try:
         config = load_config(run_dir)
-    except ValueError:
+    except ValueError as e:
+        if (run_dir / CONFIG_FILE).exists():  # damaged: neither this sweep's run nor restartable
+            return f"{e} Remove {run_dir}, or give the sweep another name or data_dir."
         return None  # no config.json: nothing to compare, the run is started again
     hidden = config.get("ac_kwargs", {}).get("hidden_sizes")
     for key, value in dict(setting, env_kwargs=env_kwargs).items():
@@ -219,6 +221,7 @@ def sweep(
         raise ValueError(f"{', '.join(empty)}: give at least one value.")
     if cpu < 1:
         raise ValueError(f"cpu={cpu} must be at least 1.")
+    check_run_name(name, "name")
     varying = [key for key, v in values.items() if len(v) > 1]
     settings = [
         dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values())
@@ -243,10 +246,15 @@ def sweep(
         cmd = ppo_command(env_id, env_kwargs, exp_name, seed, sweep_dir, cpu, setting)
 
         if run_dir.exists():
-            logged, saved = last_epoch(run_dir)
-            finished = logged >= epochs - 1 and saved >= epochs - 1
-            resume = not finished and saved >= 0
-            mismatch = config_mismatch(run_dir, setting, env_kwargs, cpu, resume)
+            try:
+                logged, saved = last_epoch(run_dir)
+            except ValueError as e:  # a damaged progress.txt: name it and go on with the rest
+                logged = saved = -1
+                mismatch = f"{e} Remove {run_dir}, or give the sweep another name or data_dir."
+            else:
+                finished = logged >= epochs - 1 and saved >= epochs - 1
+                resume = not finished and saved >= 0
+                mismatch = config_mismatch(run_dir, setting, env_kwargs, cpu, resume)
             if mismatch is not None:
                 result.update(status="failed", error=mismatch)
             elif finished:
@@ -379,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
             metavar="VALUE",
             help=f"{docs.get(key, '')} (ppo.py's default: {default})",
         )
+    one_line_errors(parser)
     args = parser.parse_args(argv)
 
     grid = {}

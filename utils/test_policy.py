@@ -63,6 +63,15 @@ def load_actor_critic(
     return ac, env, config
 
 
+def first_frame(env: gym.Env) -> np.ndarray:
+    """The env's first frame, or a ValueError of one line if its renderer lacks a package."""
+    try:
+        return env.render()
+    except gym.error.DependencyNotInstalled as e:
+        name = env.spec.id if env.spec is not None else type(env).__name__
+        raise ValueError(f"{name}'s renderer needs a package that is not installed: {e}") from None
+
+
 def load_policy_and_env(
     run_dir: str | Path, deterministic: bool = True, render_mode: str | None = None
 ) -> tuple[gym.Env, Callable[[np.ndarray], np.ndarray | int]]:
@@ -189,7 +198,7 @@ def run_policy(
         record = video is not None and i < video_episodes
         obs, info = env.reset(seed=seed + i)
         if record:
-            frames.append(env.render())
+            frames.append(first_frame(env) if i == 0 else env.render())
         ep_ret, ep_len, done = 0.0, 0, False
         while not done:
             obs, rew, terminated, truncated, info = env.step(get_action(obs))
