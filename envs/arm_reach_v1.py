@@ -27,7 +27,7 @@ Per-arm defaults (``envs.robots.PRESETS``, each overridable): home pose, target 
 link. For a URDF of your own the target box scales with the arm's reach (the summed distances
 between the joints from base to end effector, R): x 0.3R..0.6R, y -0.25R..0.25R, z 0.15R..0.45R,
 and the home pose is PyBullet's inverse kinematics for the box's centre; pass ``home_pose``,
-``target_low`` and ``target_high`` to choose your own (README, "Your own arm").
+``target_low`` and ``target_high`` to choose your own (docs/envs.md, "Your own arm").
 """
 
 import itertools
@@ -49,7 +49,7 @@ TIME_STEP = 0.01
 SUBSTEPS = 4
 # PyBullet's default gain (0.1) lags a 0.05 rad command by more than a control step at 10 ms.
 POSITION_GAIN = 0.3
-# Chosen by measurement (README, "ArmReach-v1"; Panda, seed 0, 200k steps of PPO's defaults):
+# Chosen by measurement (docs/envs.md, "ArmReach-v1"; Panda, seed 0, 200k steps of PPO's defaults):
 # 0, 0.5 and 2 all reached 95% evaluation success at 120k steps; on 100 unseen episodes the
 # policy trained with 0 collided in 8, with 0.5 in 2, with 2 in 3 (and succeeded on 95%, not 98%).
 COLLISION_PENALTY = 0.5

@@ -7,6 +7,8 @@ import torch
 
 import core
 
+pytestmark = pytest.mark.fast
+
 
 def test_discount_cumsum_matches_hand_computed():
     x = np.array([1.0, 2.0, 3.0])

@@ -12,9 +12,12 @@ import pytest
 from bench import render
 from tests.helpers import REPO, assert_ok, run
 
+pytestmark = pytest.mark.fast
+
 # Pinned, never imported by name: what they are for.
 USED_WITHOUT_IMPORT = {
     "mpich": "the mpirun that utils/mpi.py launches",
+    "mujoco": "Gymnasium's MuJoCo envs in bench/suite.py",
     "imageio-ffmpeg": "imageio's mp4 writer",
     "onnxscript": "torch.onnx.export",
     "tensorboard": "torch.utils.tensorboard",

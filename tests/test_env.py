@@ -14,7 +14,10 @@ from envs.arm_reach import MAX_JOINT_DELTA, SUCCESS_DISTANCE, TARGET_HIGH, TARGE
 EPISODES = 50
 # envs/__init__.py silences Gymnasium's "upgrade to v1" advice for v0; pytest resets warning
 # filters for every test, so the test module repeats it.
-pytestmark = pytest.mark.filterwarnings("ignore:.*The environment ArmReach-v0 is out of date")
+pytestmark = [
+    pytest.mark.fast,
+    pytest.mark.filterwarnings("ignore:.*The environment ArmReach-v0 is out of date"),
+]
 V0_FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "arm_reach_v0_trajectories.npz"
 
 

@@ -21,7 +21,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARMS = sorted(PRESETS)
 EPISODES = 50
 JOINTS = {"franka_panda": 7, "kuka_iiwa": 7, "xarm6": 6}
-# The README's walk-through arm: the xArm6 with its gripper, loaded from a path as a user would.
+# The walk-through arm of docs/envs.md: the xArm6 with its gripper, loaded from a path as a
+# user would.
 GRIPPER_XARM = str(pathlib.Path(pybullet_data.getDataPath()) / "xarm" / "xarm6_with_gripper.urdf")
 
 

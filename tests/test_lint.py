@@ -2,7 +2,11 @@
 
 import sys
 
+import pytest
+
 from tests.helpers import run
+
+pytestmark = pytest.mark.fast
 
 
 def test_ruff_check_finds_nothing():

@@ -12,6 +12,8 @@ import core
 import ppo
 from utils.mpi import flat_grad_buffer
 
+pytestmark = pytest.mark.fast
+
 
 def constructed_batch(ratios, advs, seed=0):
     """A batch for a real actor-critic whose probability ratios pi/pi_old are exactly `ratios`.

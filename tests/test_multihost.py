@@ -179,7 +179,7 @@ def two_hosts():
 
 
 def mpirun_across(hosts: Hosts, tmp_path: Path, ppo_args: list[str]) -> list[str]:
-    """The command that starts one rank on each host, as README's "Several hosts" gives it."""
+    """The command that starts one rank on each host, as docs/hosts.md gives it."""
     hostfile = tmp_path / "hosts"
     hostfile.write_text("".join(f"{name}:1\n" for name in hosts.names))
     return [

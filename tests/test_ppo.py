@@ -63,7 +63,7 @@ def test_help_documents_every_tunable_argument_by_its_name():
                  "--max_ep_len", "--save_freq", "--loss", "--envs_per_proc", "--hid", "--l",
                  "--cpu", "--exp_name", "--data_dir", "--normalize_obs"]:  # fmt: skip
         assert flag in result.stdout, flag
-    assert "Learning rate for the policy optimizer" in result.stdout
+    assert "Learning rate of the policy's Adam" in result.stdout  # ppo()'s docstring
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
 """The refactor of ppo() changed nothing: short runs give the progress.txt recorded before it.
 
 The files in tests/fixtures/progress_before_refactor/ were written by the code of commit b55ef95
-(see the README there), whose update was Spinning Up's. Run with the flags that select that update
-(SPINNING_UP, as the README gives them), every column must match, but the wall-clock ones: to the
-last digit until 2026-12-01; since then within float32 rounding (relative 1e-4, absolute 1e-7 for
-the near-zero LossPi), because Adam's fused kernel, which ppo() now uses for speed, rounds
-differently from the per-tensor loop that recorded them. A change to the algorithm moves the
-numbers by far more.
+(see the README.md there), whose update was Spinning Up's. Run with the flags that select that
+update (SPINNING_UP, as docs/algorithm.md gives them), every column must match, but the
+wall-clock ones: to the last digit until 2026-12-01; since then within float32 rounding
+(relative 1e-4, absolute 1e-7 for the near-zero LossPi), because Adam's fused kernel, which
+ppo() now uses for speed, rounds differently from the per-tensor loop that recorded them. A
+change to the algorithm moves the numbers by far more.
 """
 
 import sys
@@ -16,10 +16,12 @@ import pytest
 
 from tests.helpers import assert_ok, run
 
+pytestmark = pytest.mark.fast
+
 FIXTURES = Path(__file__).parent / "fixtures" / "progress_before_refactor"
 WALL_CLOCK = ("Time", "StepsPerSec", "EvalTime")
 # Spinning Up's update: 80 full-batch steps per network, no clipping of the gradient, constant
-# learning rates, its initial std and lambda (README, "Spinning Up's update").
+# learning rates, its initial std and lambda (docs/algorithm.md, "Spinning Up's update").
 SPINNING_UP = ["--minibatches", "1", "--train_pi_iters", "80", "--train_v_iters", "80"]
 SPINNING_UP += ["--max_grad_norm", "0", "--no-anneal_lr", "--log_std_init", "-0.5", "--lam", "0.97"]
 SPINNING_UP += ["--no-normalize_rew", "--adam_eps", "1e-8", "--no-lambda_returns"]

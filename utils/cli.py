@@ -156,12 +156,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     return parser, ppo_flags
 
 
+def one_line(message: str) -> str:
+    """The message on one line: a newline or another control character (in a path someone
+    typed, say) is shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+
+
 def one_line_errors(parser: argparse.ArgumentParser) -> None:
     """A mistake on the command line ends in one line and status 2, not argparse's usage block:
     the message already names the flag."""
     command = parser.prog if parser.prog.startswith("python") else f"python {parser.prog}"
     parser.error = lambda message: parser.exit(
-        2, f"{parser.prog}: error: {message} ({command} --help lists the flags)\n"
+        2, f"{parser.prog}: error: {one_line(message)} ({command} --help lists the flags)\n"
     )
 
 
@@ -316,5 +322,5 @@ def launch(argv: list[str]) -> None:
 
 def fail(message: str) -> None:
     if proc_id() == 0:
-        sys.stderr.write(f"ppo.py: error: {message}\n")
+        sys.stderr.write(f"ppo.py: error: {one_line(message)}\n")
     sys.exit(2)

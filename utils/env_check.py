@@ -3,6 +3,7 @@ keywords, a value of the wrong type, a value the env refuses, a package the env 
 
 from __future__ import annotations
 
+import ast
 import difflib
 import inspect
 import re
@@ -14,16 +15,17 @@ import envs  # noqa: F401  (registers the ArmReach envs)
 
 # Keywords gym.make takes itself, for every env.
 MAKE_KEYWORDS = ("max_episode_steps", "autoreset", "apply_api_compatibility", "disable_env_checker")
+_MADE_WITH = re.compile(r"environment creator for (\S+) with kwargs \((\{.*\})\)")
 _UNEXPECTED = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 
 
 def env_keywords(env_id: str) -> dict[str, inspect.Parameter] | None:
     """The keyword arguments env_id's constructor takes, or None when it takes any (**kwargs)."""
     entry_point = gym.spec(env_id).entry_point
-    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
     try:
+        creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
         params = inspect.signature(creator).parameters
-    except (TypeError, ValueError):  # a builtin or an odd callable: nothing to check against
+    except Exception:  # a package it needs is missing (gym.make says so), or an odd callable
         return None
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return None
@@ -93,6 +95,14 @@ def explain(error: Exception) -> str | None:
                 keywords = env_keywords(env_id)
                 if keywords is not None:
                     return unknown_keyword(env_id, match[2], keywords)
+    if isinstance(error, TypeError) and (made := _MADE_WITH.search(str(error))):
+        # Gymnasium names the env and its kwargs: say which value has the wrong type.
+        try:
+            check_env_kwargs(made[1], ast.literal_eval(made[2]))
+        except ValueError as wrong:
+            return str(wrong)
+        except Exception:  # kwargs that do not read back: the message as it is, below
+            pass
     if isinstance(error, TypeError):  # making an env, almost always an argument of a wrong type
         return f"{error} (check the env's keyword arguments)"
     if isinstance(error, ValueError | gym.error.Error):

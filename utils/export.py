@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 from gymnasium.spaces import Box, Discrete
 
+from utils.cli import one_line, one_line_errors
 from utils.logx import warnings_as_notes
 from utils.test_policy import load_actor_critic
 
@@ -220,12 +221,13 @@ def main(argv: list[str] | None = None) -> None:
         help="The file to write: .onnx (ONNX), or .pt (TorchScript, deprecated); "
         "default: RUN_DIR/policy.onnx.",
     )
+    one_line_errors(parser)
     args = parser.parse_args(argv)
     warnings_as_notes(parser.prog)
     try:
         out = export_policy(args.run_dir, args.out)
     except (ValueError, OSError) as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+        parser.exit(2, f"{parser.prog}: error: {one_line(e)}\n")
     print(f"Wrote {out}: {USAGE[out.suffix.lower()].format(out=str(out))}")
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from utils.cli import one_line, one_line_errors
 from utils.logx import CONFIG_FILE, PROGRESS_FILE, warnings_as_notes
 
 # A run, as load_runs() returns it: (run directory, config.json as a dict, progress.txt as columns).
@@ -257,12 +258,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--xaxis", default="TotalEnvInteracts", help="Column on the x axis.")
     parser.add_argument("--out", default="curves.png", help="Image file to write.")
     parser.add_argument("--smooth", type=int, default=1, help="Moving-average window (epochs).")
+    one_line_errors(parser)
     args = parser.parse_args(argv)
     warnings_as_notes(parser.prog)
     try:
         plot_runs(args.logdir, args.value, args.xaxis, args.out, args.smooth)
     except (ValueError, OSError) as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+        parser.exit(2, f"{parser.prog}: error: {one_line(e)}\n")
     print(f"Wrote {args.out}")
 
 

@@ -22,6 +22,7 @@ from gymnasium.spaces import Box, Discrete
 
 import core
 from utils.checkpoint import actor_critic_from_checkpoint, load_run
+from utils.cli import one_line, one_line_errors
 from utils.logx import CONFIG_FILE, later_runs, warnings_as_notes
 
 VIDEO_FORMATS = (".gif", ".mp4")
@@ -247,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="Cut episodes after this many steps.",
     )
+    one_line_errors(parser)
     args = parser.parse_args(argv)
     warnings_as_notes(parser.prog)
     try:
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         env.close()
     except (ValueError, OSError) as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+        parser.exit(2, f"{parser.prog}: error: {one_line(e)}\n")
     success = stats["success_rate"]
     print(f"AverageEpRet\t{stats['avg_return']:.4g}")
     print(f"EpLen\t{stats['avg_length']:.4g}")
