@@ -734,6 +734,8 @@ def main(argv: list[str] | None = None):
             raise  # on one rank only, maybe: the excepthook aborts the whole job
         fail(str(e))
     except KeyboardInterrupt:
+        if num_procs() > 1:
+            raise  # a rank may wait in a collective: the excepthook aborts the whole job
         sys.exit(130)  # ppo() said how to resume; no traceback
 
 

@@ -71,13 +71,16 @@ def mpi_fork(n: int, argv: list[str] | None = None) -> None:
     # MPICH runs as root and with more ranks than cores without extra flags.
     cmd = [find_mpirun(), "-np", str(n), sys.executable, *argv]
     job = subprocess.Popen(cmd, env=env)
-    while True:
+    try:
+        sys.exit(job.wait())
+    except KeyboardInterrupt:
+        # Ctrl-C reached mpirun and its ranks too: give them a moment to stop (rank 0 says how
+        # to resume), then exit with mpirun's status, without a traceback.
         try:
-            sys.exit(job.wait())
-        except KeyboardInterrupt:
-            # Ctrl-C reached mpirun and its ranks too: let them stop (rank 0 says how to
-            # resume) instead of killing them, and exit with mpirun's status, no traceback.
-            continue
+            sys.exit(job.wait(timeout=15))
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            job.kill()
+            sys.exit(130)
 
 
 def proc_id() -> int:
