@@ -155,6 +155,44 @@ def check_actor_critic(ac) -> None:
         )
 
 
+def env_record(envs: EnvBatch) -> dict:
+    """What config.json records of the env: its registered id and keywords (None and {} for an
+    env made without gym.make)."""
+    spec = envs.spec
+    if spec is None:
+        return dict(env_id=None, env_kwargs={})
+    return dict(env_id=spec.id, env_kwargs=spec.kwargs)
+
+
+def make_buffer(envs: EnvBatch, steps_per_env: int, gamma, lam, lambda_returns) -> core.PPOBuffer:
+    """The buffer of one epoch of this rank's envs."""
+    return core.PPOBuffer(
+        obs_dim=envs.observation_space.shape[0],
+        act_dim=envs.action_space.shape,
+        size=steps_per_env,
+        num_envs=len(envs.envs),
+        gamma=gamma,
+        lam=lam,
+        lambda_returns=lambda_returns,
+    )
+
+
+def make_optimizers(ac, pi_lr: float, vf_lr: float, adam_eps: float) -> tuple[Adam, Adam]:
+    """One Adam for the policy, one for the value function."""
+    # fused: one kernel per step for all the tensors (on the CPU, Adam otherwise loops over them
+    # in Python; bench/throughput.py). It rounds differently, within float32 rounding.
+    return (
+        Adam(ac.pi.parameters(), lr=pi_lr, eps=adam_eps, fused=True),
+        Adam(ac.v.parameters(), lr=vf_lr, eps=adam_eps, fused=True),
+    )
+
+
+def set_learning_rates(optimizers, learning_rates, fraction: float) -> None:
+    """Each optimizer at `fraction` of its full learning rate."""
+    for optimizer, lr in zip(optimizers, learning_rates, strict=True):
+        optimizer.param_groups[0]["lr"] = lr * fraction
+
+
 def collect_epoch(ac, envs: EnvBatch, buf, logger, steps, max_ep_len, epoch, rew_scaler=None):
     """Run the policy for `steps` steps in each of the rank's envs; fill the buffer (with the
     rewards scaled by `rew_scaler`, if any), log the finished episodes. Episodes cut by the end
@@ -446,6 +484,15 @@ def save(run_dir, progress: Progress, ac, ac_kwargs, optimizers, rew_rms, envs) 
         save_checkpoint(run_dir, progress, ac, ac_kwargs, *optimizers, rng, rew_rms)
 
 
+def load_resume(run_dir, config: dict):
+    """The last checkpoint of `run_dir`, checked against this call's arguments, and the record
+    config.json keeps of what the resume changed, from which epoch."""
+    checkpoint = load_checkpoint(run_dir)
+    saved_config = load_config(run_dir)
+    check_resume(config, saved_config, checkpoint, num_procs())
+    return checkpoint, resume_record(config, saved_config, checkpoint["epoch"] + 1)
+
+
 def restore(checkpoint, ac, optimizers, rew_rms, envs: EnvBatch) -> Progress:
     """Continue from a checkpoint: weights, optimizers, reward scale, and each rank its own
     random generators, scattered from rank 0's copy. Collective. Returns where training stopped."""
@@ -587,10 +634,7 @@ def ppo(
     config = dict(locals())
     checkpoint = None
     if resume is not None:
-        checkpoint = load_checkpoint(resume)
-        saved_config = load_config(resume)
-        check_resume(config, saved_config, checkpoint, num_procs())
-        config["resumed"] = resume_record(config, saved_config, checkpoint["epoch"] + 1)
+        checkpoint, config["resumed"] = load_resume(resume, config)
         logger_kwargs = dict(logger_kwargs, output_dir=resume)
     # Every rank draws its own random numbers, so that the ranks explore differently.
     seed += 10000 * proc_id()
@@ -609,11 +653,9 @@ def ppo(
         on_exit.push(explain_a_stop(logger.output_dir))
         envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc))
         eval_env = on_exit.enter_context(make_env(env_fn)) if eval_freq > 0 else None
-        obs_space, act_space = envs.observation_space, envs.action_space
-        check_spaces(obs_space, act_space)
+        check_spaces(envs.observation_space, envs.action_space)
         config.update(
-            env_id=envs.spec.id if envs.spec is not None else None,
-            env_kwargs=envs.spec.kwargs if envs.spec is not None else {},
+            env_record(envs),
             mpi_ranks=num_procs(),
             logger_kwargs=dict(logger_kwargs, output_dir=str(logger.output_dir)),
         )
@@ -621,8 +663,8 @@ def ppo(
         logger.announce(f"Run directory: {logger.output_dir}")
 
         ac = actor_critic(
-            obs_space,
-            act_space,
+            envs.observation_space,
+            envs.action_space,
             normalize_obs=normalize_obs,
             log_std_init=log_std_init,
             **ac_kwargs,
@@ -634,23 +676,13 @@ def ppo(
         var_counts = tuple(core.count_vars(module) for module in [ac.pi, ac.v])
         logger.log(f"\nNumber of parameters: \t pi: {var_counts[0]}, \t v: {var_counts[1]}\n")
         local_steps_per_env = steps_per_epoch // (num_procs() * envs_per_proc)
-        buf = core.PPOBuffer(
-            obs_dim=obs_space.shape[0],
-            act_dim=act_space.shape,
-            size=local_steps_per_env,
-            num_envs=envs_per_proc,
-            gamma=gamma,
-            lam=lam,
-            lambda_returns=lambda_returns,
-        )
+        buf = make_buffer(envs, local_steps_per_env, gamma, lam, lambda_returns)
         rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
-        # fused: one kernel per step for all the tensors (on the CPU, Adam otherwise loops over
-        # them in Python; bench/throughput.py). It rounds differently, within float32 rounding.
-        pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, eps=adam_eps, fused=True)
-        vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, eps=adam_eps, fused=True)
-        optimizers = (pi_optimizer, vf_optimizer)
-        get_action = policy_function(ac, act_space, deterministic=True)  # the Gaussian's mean
+        optimizers = make_optimizers(ac, pi_lr, vf_lr, adam_eps)
+        get_action = policy_function(
+            ac, envs.action_space, deterministic=True
+        )  # the Gaussian's mean
         settings = dict(  # of the update
             clip_ratio=clip_ratio,
             train_pi_iters=train_pi_iters,
@@ -676,8 +708,7 @@ def ppo(
         for epoch in range(progress.epoch + 1, epochs):
             epoch_start = time.time()
             if anneal_lr:  # linearly, from the full rate at epoch 0 to 0 after the last epoch
-                for optimizer, lr in [(pi_optimizer, pi_lr), (vf_optimizer, vf_lr)]:
-                    optimizer.param_groups[0]["lr"] = lr * (1 - epoch / epochs)
+                set_learning_rates(optimizers, (pi_lr, vf_lr), 1 - epoch / epochs)
             collect_epoch(ac, envs, buf, logger, local_steps_per_env, max_ep_len, epoch, rew_scaler)
             data = normalize_advantages(buf.get())  # collective
             sync_normalizers(ac.obs_rms, rew_rms)  # collective
