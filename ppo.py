@@ -592,7 +592,7 @@ def ppo(
         target_kl (float): The KL between old and new policy at which the clip loss stops early
             (at 1.5 x it), and the penalty loss's target (Spinning Up: 0.01).
         logger_kwargs (dict): Arguments of EpochLogger, e.g. ``dict(output_dir=..., exp_name=...)``;
-            by default the run goes to ``data/ppo/ppo_s<seed>``, never over an existing one.
+            by default ``data/NAME/NAME_s<seed>``, NAME from the env (docs: CLI), never over a run.
         save_freq (int): Epochs between checkpoints; the last epoch is always saved.
         loss (str): The policy objective: "clip" (clipped surrogate, KL early stopping) or
             "penalty" (adaptive KL penalty).
@@ -630,7 +630,6 @@ def ppo(
     """
     check_arguments(num_procs(), **locals())
     setup_pytorch_for_mpi()
-    logger_kwargs = with_run_dir(logger_kwargs, seed)
     config = dict(locals())
     checkpoint = None
     if resume is not None:
@@ -641,7 +640,13 @@ def ppo(
     torch.manual_seed(seed)
     np.random.seed(seed)
 
-    with ExitStack() as on_exit:  # the logger and the envs are closed on every way out
+    with ExitStack() as on_exit:  # the envs and the logger are closed on every way out
+        envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc))
+        eval_env = on_exit.enter_context(make_env(env_fn)) if eval_freq > 0 else None
+        check_spaces(envs.observation_space, envs.action_space)
+        # Made after the envs: an env that fails leaves no run directory, and the default run
+        # name comes from the env's id and keywords (seed: rank 0's).
+        logger_kwargs = with_run_dir(logger_kwargs, config["seed"], envs.spec)
         logger = on_exit.enter_context(
             EpochLogger(  # collective: rank 0 makes the run directory and tells the others
                 **logger_kwargs,
@@ -651,9 +656,6 @@ def ppo(
             )
         )
         on_exit.push(explain_a_stop(logger.output_dir))
-        envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc))
-        eval_env = on_exit.enter_context(make_env(env_fn)) if eval_freq > 0 else None
-        check_spaces(envs.observation_space, envs.action_space)
         config.update(
             env_record(envs),
             mpi_ranks=num_procs(),

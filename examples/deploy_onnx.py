@@ -1,7 +1,7 @@
 """Run an exported policy at a fixed control rate, as on a robot's computer: no torch needed.
 
-    python -m utils.export data/ppo/ppo_s0      # writes data/ppo/ppo_s0/policy.onnx
-    python examples/deploy_onnx.py data/ppo/ppo_s0/policy.onnx [--episodes 10] [--no-realtime]
+    python -m utils.export RUN      # writes RUN/policy.onnx; RUN: a run directory
+    python examples/deploy_onnx.py RUN/policy.onnx [--episodes 10] [--no-realtime]
 
 Imports only numpy, onnxruntime, gymnasium and this repository's envs (which registers
 ArmReach-v0). The env is rebuilt from the model's metadata (env_id, env_kwargs). Every 40 ms

@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from utils.logx import default_exp_name
 from utils.mpi import environ_without_mpi, find_mpirun
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def default_run_dir(
+    data_dir: Path, env_id: str = "ArmReach-v0", seed: int = 0, **env_kwargs
+) -> Path:
+    """Where a run of ppo.py (or ppo.ppo()) without --exp_name goes: data_dir/NAME/NAME_s<seed>."""
+    name = default_exp_name(env_id, env_kwargs)
+    return Path(data_dir) / name / f"{name}_s{seed}"
 
 
 def run(cmd: list[str], timeout: float = 240, cwd: Path = REPO) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ppo
-from tests.helpers import assert_ok, run
+from tests.helpers import assert_ok, default_run_dir, run
 from utils.test_policy import load_policy_and_env
 
 TINY = ["--epochs", "1", "--steps", "400", "--envs_per_proc", "4", "--quiet"]
@@ -19,25 +19,25 @@ TINY = ["--epochs", "1", "--steps", "400", "--envs_per_proc", "4", "--quiet"]
 
 def test_every_run_prints_its_directory_and_records_it_and_tools_name_later_runs(tmp_path):
     args = [sys.executable, "ppo.py", *TINY, "--data_dir", str(tmp_path)]
-    for name in ["ppo_s0", "ppo_s0_1"]:  # the same command twice: the second run goes to _1
+    first = default_run_dir(tmp_path)
+    later = first.with_name(f"{first.name}_1")
+    for run_dir in [first, later]:  # the same command twice: the second run goes to _1
         result = run(args)
         assert_ok(result)
-        run_dir = tmp_path / "ppo" / name
         lines = [line for line in result.stdout.splitlines() if "Run directory" in line]
         assert lines[0] == f"Run directory: {run_dir}"
         assert lines[-1].startswith(f"Run directory: {run_dir} (done)")
         config = json.loads((run_dir / "config.json").read_text())
         assert config["logger_kwargs"]["output_dir"] == str(run_dir)
 
-    first = tmp_path / "ppo" / "ppo_s0"
     result = run([sys.executable, "-m", "utils.test_policy", str(first), "--episodes", "1"])
     assert_ok(result)
-    assert f"note: {tmp_path / 'ppo' / 'ppo_s0_1'} is a later run of the same name" in result.stderr
+    assert f"note: {later} is a later run of the same name" in result.stderr
 
-    folder = run([sys.executable, "-m", "utils.test_policy", str(tmp_path / "ppo")])
+    folder = run([sys.executable, "-m", "utils.test_policy", str(first.parent)])
     assert folder.returncode == 2 and "Traceback" not in folder.stderr
     assert "is a folder of runs, not a run" in folder.stderr
-    assert str(first) in folder.stderr and str(tmp_path / "ppo" / "ppo_s0_1") in folder.stderr
+    assert str(first) in folder.stderr and str(later) in folder.stderr
 
 
 @pytest.mark.parametrize("normalize_obs", [True, False])
@@ -80,12 +80,12 @@ def test_a_cpu_that_is_not_a_positive_integer_is_one_line_and_exit_2(cpu, tmp_pa
         f"ppo.py: error: argument --cpu: must be a positive integer, got {cpu!r} "
         "(python ppo.py --help lists the flags)"
     ]
-    assert not (tmp_path / "ppo").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resume_of_a_finished_run_says_so_at_once_and_a_longer_one_records_its_epochs(tmp_path):
     assert_ok(run([sys.executable, "ppo.py", *TINY, "--cpu", "2", "--data_dir", str(tmp_path)]))
-    run_dir = tmp_path / "ppo" / "ppo_s0"
+    run_dir = default_run_dir(tmp_path)
     start = time.time()
     result = run([sys.executable, "ppo.py", "--resume", str(run_dir)])
     assert_ok(result)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import ppo
-from tests.helpers import REPO, assert_ok, run
+from tests.helpers import REPO, assert_ok, default_run_dir, run
 from tests.test_reliability import assert_one_line_error
 from utils.cli import key_value
 from utils.logx import setup_logger_kwargs
@@ -62,7 +62,7 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_and_takes_no_nam
     assert list(tmp_path.iterdir()) == []
     cmd = [sys.executable, "ppo.py", "--epochs", "1", "--quiet", "--data_dir", str(tmp_path)]
     assert_ok(run(cmd))
-    assert [p.name for p in (tmp_path / "ppo").iterdir()] == ["ppo_s0"]  # not ppo_s0_1
+    assert [p.name for p in tmp_path.glob("*/*")] == [default_run_dir(tmp_path).name]  # no _1
 
 
 @pytest.mark.parametrize("name", ["../x", "/tmp/elsewhere", "a/b", "..", ""])
@@ -80,8 +80,12 @@ def test_a_run_name_is_a_name_never_a_path(tmp_path, name):
 def test_ppo_from_python_names_its_run_as_the_command_line_does(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ppo.ppo(lambda: gym.make("ArmReach-v0"), seed=3, epochs=1, quiet=True)
-    assert [p.relative_to(tmp_path).as_posix() for p in (tmp_path / "data").glob("*/*")] == [
-        "data/ppo/ppo_s3"
+    cli = [sys.executable, str(REPO / "ppo.py"), "--seed", "3", "--epochs", "1", "--quiet"]
+    assert_ok(run(cli, cwd=tmp_path))
+    name = "ppo-ArmReach-v0"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "data").glob("*/*")) == [
+        f"data/{name}/{name}_s3",  # from Python
+        f"data/{name}/{name}_s3_1",  # the same name from the command line
     ]
 
 
@@ -140,7 +144,7 @@ def test_a_renderer_that_needs_a_missing_package_is_one_line(tmp_path):
         lambda: gym.make("Pendulum-v1"), epochs=1, quiet=True,
         logger_kwargs=setup_logger_kwargs("ppo", 0, str(tmp_path)),
     )  # fmt: skip
-    run_dir = tmp_path / "ppo" / "ppo_s0"
+    run_dir = tmp_path / "ppo" / "ppo_s0"  # setup_logger_kwargs("ppo", 0, ...)
     video = tmp_path / "v.gif"
     result = run([sys.executable, "-m", "utils.test_policy", str(run_dir), "--video", str(video)])
     assert_one_line_error(result, "Pendulum-v1's renderer needs a package that is not installed")
@@ -190,7 +194,7 @@ def fill(disk: Path) -> Path:
 
 def test_a_disk_that_fills_up_stops_the_run_in_one_line_and_resume_goes_on(small_disk):
     cmd = [sys.executable, "ppo.py", "--steps", "400", "--save_freq", "1", "--quiet"]
-    run_dir = small_disk / "ppo" / "ppo_s0"
+    run_dir = default_run_dir(small_disk)
     proc = subprocess.Popen([*cmd, "--epochs", "1000", "--data_dir", str(small_disk)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.time() + 60

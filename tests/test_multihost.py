@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, assert_ok, run
+from tests.helpers import REPO, assert_ok, default_run_dir, run
 from tests.test_ppo import read_progress
 from utils.mpi import find_mpirun
 
@@ -212,7 +212,7 @@ def test_ppo_trains_across_two_hosts_with_identical_weights_on_both(two_hosts, t
     own_netns = os.readlink("/proc/self/ns/net")
     assert len({r["netns"] for r in reports} | {own_netns}) == 3, "two hosts, neither this one"
 
-    _, rows = read_progress(tmp_path / "data" / "ppo" / "ppo_s0")
+    _, rows = read_progress(default_run_dir(tmp_path / "data"))
     assert [r["Epoch"] for r in rows] == [0, 1]
     assert [r["TotalEnvInteracts"] for r in rows] == [4000, 6000]  # 2000: the warm-up
     assert all(r["KL"] != 0 for r in rows), "the policy should have been updated every epoch"
@@ -239,7 +239,7 @@ def test_a_rank_killed_on_one_host_brings_the_whole_job_down_with_a_message(two_
             start_new_session=True,
         )
     try:
-        progress = tmp_path / "data" / "ppo" / "ppo_s0" / "progress.txt"
+        progress = default_run_dir(tmp_path / "data") / "progress.txt"
         deadline = time.time() + 60
         while not (progress.exists() and len(progress.read_text().splitlines()) >= 2):
             assert job.poll() is None, f"exit {job.returncode} before training:\n{log.read_text()}"

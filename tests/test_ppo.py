@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import ppo
-from tests.helpers import assert_ok, run, run_mpi
+from tests.helpers import assert_ok, default_run_dir, run, run_mpi
 
 COLUMNS = [
     "Epoch", "AverageEpRet", "StdEpRet", "MaxEpRet", "MinEpRet", "EpLen", "SuccessRate",
@@ -26,8 +26,8 @@ def read_progress(run_dir):
 
 
 def check_arm_reach_run(data_dir, ranks):
-    run_dirs = list((data_dir / "ppo").iterdir())
-    assert [d.name for d in run_dirs] == ["ppo_s0"], "exactly one run directory"
+    run_dirs = list(data_dir.glob("*/*"))
+    assert run_dirs == [default_run_dir(data_dir)], "exactly one run directory"
     columns, rows = read_progress(run_dirs[0])
     assert columns == COLUMNS
     assert [r["Epoch"] for r in rows] == [0, 1]

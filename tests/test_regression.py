@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_ok, run
+from tests.helpers import assert_ok, default_run_dir, run
 
 pytestmark = pytest.mark.fast
 
@@ -47,7 +47,7 @@ def test_progress_is_identical_to_the_one_recorded_before_the_refactor(case, tmp
     args = ["ppo.py", *CASES[case], *SPINNING_UP, "--data_dir", str(tmp_path), "--quiet"]
     result = run([sys.executable, *args])
     assert_ok(result)
-    columns, rows = read_columns(tmp_path / "ppo" / "ppo_s0" / "progress.txt")
+    columns, rows = read_columns(default_run_dir(tmp_path, CASES[case][1]) / "progress.txt")
     expected_columns, expected_rows = read_columns(FIXTURES / f"{case}.txt")
     assert columns == expected_columns
     assert len(rows) == len(expected_rows) == 3

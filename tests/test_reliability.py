@@ -14,7 +14,7 @@ import torch
 import core
 import ppo
 from tests.faulty_envs import arm_reach_with_fault
-from tests.helpers import REPO, assert_ok, run, run_mpi
+from tests.helpers import REPO, assert_ok, default_run_dir, run, run_mpi
 from tests.test_ppo import read_progress
 
 BAD_FLAGS = [
@@ -117,7 +117,7 @@ def test_ctrl_c_stops_every_rank_and_leaves_the_last_checkpoint_intact(tmp_path)
     proc = subprocess.Popen(
         args, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    checkpoint = tmp_path / "ppo" / "ppo_s0" / "checkpoint.pt"
+    checkpoint = default_run_dir(tmp_path) / "checkpoint.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline:
         time.sleep(0.1)
@@ -202,7 +202,7 @@ def test_same_seed_and_ranks_give_identical_progress(tmp_path, ranks):
         args += ["--data_dir", str(tmp_path / attempt)]
         result = run_mpi(2, args) if ranks == 2 else run([sys.executable, *args])
         assert_ok(result)
-        tables.append(progress_without_timings(tmp_path / attempt / "ppo" / "ppo_s3"))
+        tables.append(progress_without_timings(default_run_dir(tmp_path / attempt, seed=3)))
     np.testing.assert_array_equal(tables[0], tables[1])
 
 
@@ -214,10 +214,11 @@ def test_runs_write_only_inside_their_run_directory_and_never_overwrite(tmp_path
         args += ["--quiet", "--data_dir", str(tmp_path / "data")]
         assert_ok(run(args, cwd=cwd))
     assert list(cwd.iterdir()) == []
-    runs = sorted(p.name for p in (tmp_path / "data" / "ppo").iterdir())
-    assert runs == ["ppo_s0", "ppo_s0_1"]
+    first = default_run_dir(tmp_path / "data")
+    runs = sorted(p.name for p in first.parent.iterdir())
+    assert runs == [first.name, f"{first.name}_1"]
     for name in runs:
-        files = {p.name for p in (tmp_path / "data" / "ppo" / name).iterdir()}
+        files = {p.name for p in (first.parent / name).iterdir()}
         assert files == {"config.json", "progress.txt", "checkpoint.pt"}
 
 
@@ -227,7 +228,7 @@ def test_more_ranks_than_cores_works_without_extra_flags(tmp_path):
     args = [sys.executable, "ppo.py", "--cpu", str(ranks), "--envs_per_proc", "1", "--epochs", "1"]
     args += ["--steps", str(40 * ranks), "--quiet", "--data_dir", str(tmp_path)]
     assert_ok(run(args, timeout=180))
-    _, rows = read_progress(tmp_path / "ppo" / "ppo_s0")
+    _, rows = read_progress(default_run_dir(tmp_path))
     assert rows[0]["TotalEnvInteracts"] == 2 * 40 * ranks  # the warm-up, then epoch 0
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import ppo
-from tests.helpers import REPO, assert_ok, run
+from tests.helpers import REPO, assert_ok, default_run_dir, run
 from tests.test_ppo import read_progress
 
 
@@ -39,7 +39,7 @@ def test_sigkill_mid_training_then_resume_gives_every_epoch_once_in_order(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    run_dir = tmp_path / "ppo" / "ppo_s0"
+    run_dir = default_run_dir(tmp_path)
     try:
         wait_for_rows(run_dir / "progress.txt", rows_before_kill, proc)
     finally:
@@ -91,7 +91,7 @@ def test_notebook_resume_continues_from_the_checkpoint_state(tmp_path):
 
 
 def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
-    run_dir = tmp_path / "ppo" / "ppo_s0"
+    run_dir = default_run_dir(tmp_path)
     assert_ok(run([sys.executable, "ppo.py", "--epochs", "1", "--steps", "200", "--quiet",
                    "--data_dir", str(tmp_path)]))  # fmt: skip
     result = run([sys.executable, "ppo.py", "--resume", str(run_dir), "--cpu", "2"])
@@ -112,7 +112,7 @@ def test_resume_with_other_ranks_or_settings_is_a_clear_error(tmp_path):
 def test_a_run_saved_before_four_flags_existed_resumes_as_it_was(tmp_path):
     # normalize_rew, adam_eps, lambda_returns, warmup_normalizers: a run saved before them had
     # False, 1e-8, False, False.
-    run_dir = tmp_path / "ppo" / "ppo_s0"
+    run_dir = default_run_dir(tmp_path)
     assert_ok(run([sys.executable, "ppo.py", "--epochs", "1", "--steps", "200", "--quiet",
                    "--no-normalize_rew", "--adam_eps", "1e-8", "--no-lambda_returns",
                    "--no-warmup_normalizers",

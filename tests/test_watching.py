@@ -10,7 +10,7 @@ import termios
 
 import pytest
 
-from tests.helpers import REPO, assert_ok, run
+from tests.helpers import REPO, assert_ok, default_run_dir, run
 from utils.mpi import find_mpirun
 
 TINY_RUN = ["--epochs", "2", "--steps", "400", "--envs_per_proc", "4"]
@@ -71,7 +71,7 @@ def test_tensorboard_gets_every_progress_column(tmp_path):
     )
     args = [sys.executable, "ppo.py", *TINY_RUN, "--tensorboard", "--quiet"]
     assert_ok(run([*args, "--data_dir", str(tmp_path)]))
-    run_dir = tmp_path / "ppo" / "ppo_s0"
+    run_dir = default_run_dir(tmp_path)
     events = event_accumulator.EventAccumulator(str(run_dir / "tb"))
     events.Reload()
     columns = (run_dir / "progress.txt").read_text().splitlines()[0].split("\t")

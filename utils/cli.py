@@ -23,7 +23,7 @@ import gymnasium as gym
 
 import envs  # noqa: F401  (registers the ArmReach envs, without loading PyBullet)
 from utils.env_check import check_env
-from utils.logx import check_run_name, check_writable, load_config
+from utils.logx import check_run_name, check_writable, default_exp_name, load_config
 from utils.mpi import allgather, launched_by_mpirun, mpi_fork, num_procs, proc_id
 
 PPO_SOURCE = Path(__file__).resolve().parent.parent / "ppo.py"
@@ -132,12 +132,22 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default after its help, but not a None: those flags say in words what
+    happens without them."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     """The parser of ppo.py, and the names of its flags that are ppo() arguments."""
     parser = argparse.ArgumentParser(
         prog="ppo.py",
         description="Train a policy with PPO on a Gymnasium environment (see ppo.ppo for details).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     add_env_arguments(parser)
@@ -146,7 +156,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     parser.add_argument(
         "--cpu", type=positive_int, default=None, help="MPI ranks to launch (default: 1)."
     )
-    parser.add_argument("--exp_name", "--exp-name", type=str, default="ppo")
+    parser.add_argument(
+        "--exp_name",
+        "--exp-name",
+        type=str,
+        default=None,
+        help="The run's name (default: ppo-ENV[-KEY=VALUE...] from --env and --env_kwargs).",
+    )
     parser.add_argument("--data_dir", "--data-dir", type=str, default="data")
     defaults, doc = read_signature()
     ppo_flags = add_arguments_from_signature(
@@ -187,7 +203,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             **{name: saved[name] for name in ppo_flags if name in saved and name != "resume"},
             env=saved.get("env_id"),
             env_kwargs=list(saved.get("env_kwargs", {}).items()),
-            exp_name=saved.get("exp_name", "ppo"),
+            exp_name=saved.get("exp_name"),
             cpu=saved.get("mpi_ranks"),
         )
         args = parser.parse_args(argv)  # given flags win: --epochs 100 trains longer
@@ -195,6 +211,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     else:
         args.hidden_sizes = [args.hid] * args.l
     args.env_kwargs = dict(args.env_kwargs)
+    if args.exp_name is None:
+        args.exp_name = default_exp_name(args.env, args.env_kwargs)
     args.cpu = 1 if args.cpu is None else args.cpu
     args.ppo_kwargs = {name: getattr(args, name) for name in ppo_flags}
     return args

@@ -1,6 +1,6 @@
 """Export a run's deterministic policy for deployment: an ONNX file that runs with onnxruntime.
 
-    python -m utils.export data/ppo/ppo_s0          # writes data/ppo/ppo_s0/policy.onnx
+    python -m utils.export RUN          # writes RUN/policy.onnx; RUN: a run directory
 
 and then, on the robot's computer, with numpy and onnxruntime only (no torch, no repository):
 
@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 from gymnasium.spaces import Box, Discrete
 
-from utils.cli import one_line, one_line_errors
+from utils.cli import DefaultsHelpFormatter, one_line, one_line_errors
 from utils.logx import warnings_as_notes
 from utils.test_policy import load_actor_critic
 
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m utils.export",
         description="Export a run's deterministic policy (normalization and action clip "
         "included) as ONNX, to run with onnxruntime where torch is not installed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("run_dir", help="A run directory (config.json and checkpoint.pt).")
     parser.add_argument(

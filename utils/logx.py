@@ -7,6 +7,7 @@ over all ranks, `dump_tabular()` writes one row. Only rank 0 writes files.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from utils.mpi import broadcast, launched_by_mpirun, mpi_statistics_scalar, proc
 PROGRESS_FILE = "progress.txt"
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"  # written by utils/checkpoint.py
+MAX_DEFAULT_NAME = 100  # characters; run directories add _s<seed>_<n>
 
 
 def check_run_name(name: str, argument: str = "exp_name") -> None:
@@ -50,13 +52,37 @@ def shell_command(*args: str | Path) -> str:
     return f"cd {shlex.quote(str(repo))} && " + shlex.join([sys.executable, *map(str, args)])
 
 
-def with_run_dir(logger_kwargs: dict, seed: int) -> dict:
+def default_exp_name(env_id: str | None, env_kwargs: dict) -> str:
+    """The run name when none is given, which tells envs and arms apart:
+    ppo-<env id>[-<key>=<value>...] with the keywords that differ from the registered ones;
+    "ppo" for an env made without gym.make."""
+    if env_id is None:
+        return "ppo"
+    import gymnasium  # here, not above: the tools that only read runs start faster without it
+
+    try:
+        registered = gymnasium.spec(env_id).kwargs
+    except gymnasium.error.Error:
+        registered = {}
+    given = sorted(
+        (k, v) for k, v in env_kwargs.items() if k not in registered or registered[k] != v
+    )
+    name = "-".join([f"ppo-{env_id}", *(f"{k}={v}" for k, v in given)])
+    name = re.sub(r"[^\w.=+-]", "-", name)  # a name, not a path: no separators
+    if len(name) > MAX_DEFAULT_NAME:  # a file name has at most 255 bytes; keep it unique
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[: MAX_DEFAULT_NAME - 9]}-{digest}"
+    return name
+
+
+def with_run_dir(logger_kwargs: dict, seed: int, spec=None) -> dict:
     """logger_kwargs with its output_dir: the one given, or the command line's rule,
-    data/NAME/NAME_s<seed> (NAME: exp_name, by default "ppo")."""
+    data/NAME/NAME_s<seed> (NAME: exp_name, by default default_exp_name() of the env's spec)."""
     if logger_kwargs.get("output_dir") is not None:
         return logger_kwargs
     name = logger_kwargs.get("exp_name")
-    name = "ppo" if name is None else name
+    if name is None:
+        name = default_exp_name(*((spec.id, spec.kwargs) if spec is not None else (None, {})))
     return dict(logger_kwargs, **setup_logger_kwargs(name, seed))
 
 

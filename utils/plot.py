@@ -1,6 +1,6 @@
 """Learning curves from the progress.txt files of runs, as in Spinning Up's plot.py, without pandas.
 
-    python -m utils.plot data/ppo data/ppo_big --value AverageEpRet SuccessRate --out curves.png
+    python -m utils.plot data/ppo-ArmReach-v0 data/big --value AverageEpRet SuccessRate --out c.png
 
 Every argument is a run directory or a folder holding run directories (found recursively by their
 progress.txt). Runs are grouped into experiments by the `exp_name` in their config.json (or their
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from utils.cli import one_line, one_line_errors
+from utils.cli import DefaultsHelpFormatter, one_line, one_line_errors
 from utils.logx import CONFIG_FILE, PROGRESS_FILE, warnings_as_notes
 
 # A run, as load_runs() returns it: (run directory, config.json as a dict, progress.txt as columns).
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m utils.plot",
         description="Plot learning curves (mean over seeds +- one std) from progress.txt files.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("logdir", nargs="+", help="Run directories or folders of runs.")
     parser.add_argument("--value", nargs="+", default=["AverageEpRet"], help="Columns to plot.")

@@ -35,7 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from utils.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from utils.cli import add_env_arguments, docstring_arguments, one_line_errors, read_signature
+from utils.cli import (
+    DefaultsHelpFormatter,
+    add_env_arguments,
+    docstring_arguments,
+    one_line_errors,
+    read_signature,
+)
 from utils.logx import CONFIG_FILE, PROGRESS_FILE, check_run_name, load_config
 from utils.mpi import environ_without_mpi
 from utils.plot import read_progress
@@ -364,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
             "Run ppo.py on every combination of the given values and seeds; any ppo.py flag "
             "takes several values (see python ppo.py --help for their meaning)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,
     )
     add_env_arguments(parser)

@@ -1,6 +1,6 @@
 """Run a saved policy: average return, episode length, success rate, and a video (Spinning Up's).
 
-    python -m utils.test_policy data/ppo/ppo_s0 --episodes 10 --video arm.gif
+    python -m utils.test_policy data/ppo-ArmReach-v0/ppo-ArmReach-v0_s0 --episodes 10 --video a.gif
 
 The run directory's config.json names the environment (env_id) and its checkpoint.pt holds the
 actor-critic with its observation normalizer; nothing else from the training run is needed.
@@ -22,7 +22,7 @@ from gymnasium.spaces import Box, Discrete
 
 import core
 from utils.checkpoint import actor_critic_from_checkpoint, load_run
-from utils.cli import one_line, one_line_errors
+from utils.cli import DefaultsHelpFormatter, one_line, one_line_errors
 from utils.logx import CONFIG_FILE, later_runs, warnings_as_notes
 
 VIDEO_FORMATS = (".gif", ".mp4")
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m utils.test_policy",
         description="Run a saved policy headless: average return, episode length, success rate.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("run_dir", help="A run directory (config.json and checkpoint.pt).")
     parser.add_argument("--episodes", "-n", type=int, default=10, help="Episodes to run.")
