@@ -64,6 +64,9 @@ from utils.mpi import (
 )
 from utils.test_policy import policy_function, run_policy
 
+# ppo()'s arguments that update() takes, as they are.
+UPDATE_ARGUMENTS = ("clip_ratio", "loss", "train_pi_iters", "train_v_iters", "minibatches",
+                    "target_kl", "max_grad_norm")  # fmt: skip
 EVAL_SEED = 1_000_000  # evaluation episodes reset with EVAL_SEED + i: seeds training never uses
 
 
@@ -646,7 +649,9 @@ def ppo(
         check_spaces(envs.observation_space, envs.action_space)
         # Made after the envs: an env that fails leaves no run directory, and the default run
         # name comes from the env's id and keywords (seed: rank 0's).
-        logger_kwargs = with_run_dir(logger_kwargs, config["seed"], envs.spec)
+        env = env_record(envs)
+        config.update(env, mpi_ranks=num_procs())
+        logger_kwargs = with_run_dir(logger_kwargs, config["seed"], **env)
         logger = on_exit.enter_context(
             EpochLogger(  # collective: rank 0 makes the run directory and tells the others
                 **logger_kwargs,
@@ -656,11 +661,7 @@ def ppo(
             )
         )
         on_exit.push(explain_a_stop(logger.output_dir))
-        config.update(
-            env_record(envs),
-            mpi_ranks=num_procs(),
-            logger_kwargs=dict(logger_kwargs, output_dir=str(logger.output_dir)),
-        )
+        config["logger_kwargs"] = dict(logger_kwargs, output_dir=str(logger.output_dir))
         logger.save_config(config)  # on resume too: it records the epochs trained to
         logger.announce(f"Run directory: {logger.output_dir}")
 
@@ -682,18 +683,9 @@ def ppo(
         rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
         optimizers = make_optimizers(ac, pi_lr, vf_lr, adam_eps)
-        get_action = policy_function(
-            ac, envs.action_space, deterministic=True
-        )  # the Gaussian's mean
-        settings = dict(  # of the update
-            clip_ratio=clip_ratio,
-            train_pi_iters=train_pi_iters,
-            train_v_iters=train_v_iters,
-            minibatches=minibatches,
-            target_kl=target_kl,
-            loss=loss,
-            max_grad_norm=max_grad_norm,
-        )
+        # deterministic: the Gaussian's mean
+        get_action = policy_function(ac, envs.action_space, deterministic=True)
+        settings = {name: config[name] for name in UPDATE_ARGUMENTS}
 
         progress = Progress(kl_beta=kl_beta)
         if checkpoint is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from utils.logx import default_exp_name
+from utils.logx import default_exp_name, setup_logger_kwargs
 from utils.mpi import environ_without_mpi, find_mpirun
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,7 +21,7 @@ def default_run_dir(
 ) -> Path:
     """Where a run of ppo.py (or ppo.ppo()) without --exp_name goes: data_dir/NAME/NAME_s<seed>."""
     name = default_exp_name(env_id, env_kwargs)
-    return Path(data_dir) / name / f"{name}_s{seed}"
+    return Path(setup_logger_kwargs(name, seed, str(data_dir))["output_dir"])
 
 
 def run(cmd: list[str], timeout: float = 240, cwd: Path = REPO) -> subprocess.CompletedProcess:

@@ -7,6 +7,7 @@ import numpy as np
 
 from tests.helpers import assert_ok, default_run_dir, run
 from utils import sweep
+from utils.cli import key_value
 from utils.test_policy import load_policy_and_env
 
 KWARGS = ["robot=xarm6", "collision_penalty=0.25", "reward_type=dense"]
@@ -16,7 +17,7 @@ TINY = ["--epochs", "1", "--steps", "400", "--envs_per_proc", "4", "--quiet"]
 def test_env_kwargs_reach_gym_make_config_and_every_tool(tmp_path):
     args = ["ppo.py", "--env", "ArmReach-v1", "--env_kwargs", *KWARGS, *TINY]
     assert_ok(run([sys.executable, *args, "--data_dir", str(tmp_path)]))
-    run_dir = default_run_dir(tmp_path, "ArmReach-v1", **dict(kv.split("=") for kv in KWARGS))
+    run_dir = default_run_dir(tmp_path, "ArmReach-v1", **dict(map(key_value, KWARGS)))
     config = json.loads((run_dir / "config.json").read_text())
     # JSON where it parses (0.25 is a number), a string where it does not (xarm6).
     assert config["env_kwargs"] == dict(robot="xarm6", collision_penalty=0.25, reward_type="dense")

@@ -75,14 +75,14 @@ def default_exp_name(env_id: str | None, env_kwargs: dict) -> str:
     return name
 
 
-def with_run_dir(logger_kwargs: dict, seed: int, spec=None) -> dict:
+def with_run_dir(logger_kwargs: dict, seed: int, env_id: str | None, env_kwargs: dict) -> dict:
     """logger_kwargs with its output_dir: the one given, or the command line's rule,
-    data/NAME/NAME_s<seed> (NAME: exp_name, by default default_exp_name() of the env's spec)."""
+    data/NAME/NAME_s<seed> (NAME: exp_name, by default default_exp_name() of the env)."""
     if logger_kwargs.get("output_dir") is not None:
         return logger_kwargs
     name = logger_kwargs.get("exp_name")
     if name is None:
-        name = default_exp_name(*((spec.id, spec.kwargs) if spec is not None else (None, {})))
+        name = default_exp_name(env_id, env_kwargs)
     return dict(logger_kwargs, **setup_logger_kwargs(name, seed))
 
 
