@@ -81,7 +81,8 @@ def main() -> None:
             time.sleep(0.2)
             rows = read_progress(progress) if progress.exists() else {}
             steps = rows.get("TotalEnvInteracts", [])
-            if len(steps) > seen:
+            # The run's last row is written as the ranks exit: their RSS then is teardown.
+            if len(steps) > seen and steps[-1] < args.steps:
                 seen = len(steps)
                 for rank, pid in rank_pids(data_dir).items():
                     try:
@@ -93,8 +94,12 @@ def main() -> None:
         wall = time.time() - start
 
     def at(rank: int, mark: int) -> float | None:
+        """RSS at the first epoch that reached `mark`; at the run's end, its last epoch but one."""
+        if mark >= args.steps:
+            return samples[rank][-1][1]
         return next((mb for steps, mb in samples[rank] if steps >= mark), None)
 
+    last = max(steps for rank_samples in samples.values() for steps, _ in rank_samples)
     rows = []
     for rank in sorted(samples):
         values = [at(rank, mark) for mark in args.marks]
@@ -118,6 +123,8 @@ def main() -> None:
             f"under {args.limit:g} MB",
         ],
         rows=rows,
+        notes=f"The {marks[-1]} column is read one epoch before the end "
+        f"({last} env steps): at the end the ranks are exiting.",
         data=dict(samples={str(r): s for r, s in samples.items()}, marks=args.marks),
     )
 
