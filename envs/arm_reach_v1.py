@@ -17,6 +17,13 @@ Reward: ``-distance`` (dense) or -1/0 (``reward_type="sparse"``), as v0, minus
 ``collision_penalty`` on every step with a collision. ``info`` has ``is_success`` (within
 ``success_distance``, 5 cm), ``distance`` and ``collision`` after every ``reset`` and ``step``.
 
+Pose goal (``goal="pose"``; docs/envs.md, "The pose goal"): the target is a position and an
+orientation, the end effector's pose at the home pose plus a uniform offset of up to
+``POSE_JOINT_RANGE`` per joint, kept when in the target box and touching nothing. The observation
+adds ``orientation.SIZE`` entries (envs/orientation.py: both orientations as two rotation-matrix
+columns, the error as a rotation vector); the dense reward is ``-(distance + ANGLE_WEIGHT *
+angle)``; success also needs ``info["angle"]`` (rad) within ``success_angle``.
+
 Collision: any contact, at any of the step's substeps, between the arm and the floor or between two
 links of the arm. Not counted: links joined by a joint or welded together by fixed joints (their
 meshes often overlap by construction), and the base (with what is welded to it) on the floor it is
@@ -38,7 +45,7 @@ import gymnasium as gym
 import numpy as np
 import pybullet_data
 
-from envs import reach
+from envs import orientation, reach
 from envs.bullet import connect, pybullet, render
 from envs.robots import PRESETS, load_arm
 
@@ -53,6 +60,16 @@ POSITION_GAIN = 0.3
 # 0, 0.5 and 2 all reached 95% evaluation success at 120k steps; on 100 unseen episodes the
 # policy trained with 0 collided in 8, with 0.5 in 2, with 2 in 3 (and succeeded on 95%, not 98%).
 COLLISION_PENALTY = 0.5
+GOALS = ("position", "pose")
+# Chosen by measurement (docs/envs.md, "The pose goal").
+SUCCESS_ANGLE = 0.1
+# A pose target is the end effector's pose at the home pose plus a uniform offset of up to this
+# much per joint (rad, or m), kept when the position lies in the target box and nothing touches.
+POSE_JOINT_RANGE = 1.0
+# Metres of position error that cost as much as one radian of orientation error in the dense
+# reward: a 0.2 rad error weighs as much as 10 cm.
+ANGLE_WEIGHT = 0.5
+POSE_TRIES = 10_000
 # Target box for a URDF without a preset, in units of the arm's reach (module docstring).
 CUSTOM_TARGET_LOW = (0.3, -0.25, 0.15)
 CUSTOM_TARGET_HIGH = (0.6, 0.25, 0.45)
@@ -78,6 +95,8 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         target_low: tuple[float, float, float] | None = None,
         target_high: tuple[float, float, float] | None = None,
         success_distance: float = SUCCESS_DISTANCE,
+        goal: str = "position",
+        success_angle: float = SUCCESS_ANGLE,
         self_collision: bool = True,
         width: int = 320,
         height: int = 240,
@@ -95,6 +114,16 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
             )
         if not success_distance > 0:
             raise ValueError(f"success_distance={success_distance!r} must be > 0 (metres).")
+        if goal not in GOALS:
+            raise ValueError(
+                f"goal={goal!r} is unknown; use 'position' (reach a point) or 'pose' (reach a "
+                "point with the end effector turned to a given orientation)."
+            )
+        if not 0 < success_angle <= math.pi:
+            raise ValueError(
+                f"success_angle={success_angle!r} must be in (0, pi] (radians between the end "
+                "effector's orientation and the target's)."
+            )
         if not isinstance(robot, str):
             raise ValueError(
                 f"robot={robot!r} must be a string: one of {sorted(PRESETS)} or a URDF path."
@@ -105,6 +134,7 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         self.collision_penalty = float(collision_penalty)
         self.terminate_on_collision = bool(terminate_on_collision)
         self.success_distance = float(success_distance)
+        self.goal, self.success_angle = goal, float(success_angle)
         self.width, self.height = width, height
         preset = PRESETS.get(robot)
 
@@ -195,6 +225,11 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
                 self.target_high + bound,
             ]
         )
+        # v0's layout is clipped to its bounds by reach.observation, the pose's part here.
+        self._position_size = len(low)
+        if self.goal == "pose":
+            low = np.concatenate([low, orientation.bounds()[0]])
+            high = np.concatenate([high, orientation.bounds()[1]])
         self.observation_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32))
         self._obs_low, self._obs_high = self.observation_space.low, self.observation_space.high
 
@@ -214,6 +249,14 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         )
         self.target_pos = center
         self._target = tuple(center)
+        self.target_orn = None
+        if self.goal == "pose":
+            self.target_orn = self._get_link_state(self.body, self.ee_link, 0, 1)[5]
+            self.target_frame = frame_marker(client, 4 * self.success_distance)
+            self.tool_frame = frame_marker(client, 4 * self.success_distance, thickness=0.03)
+            if self._draw_pose() is None:
+                raise ValueError(self._no_pose_message(robot))
+            self._reset_joints(self.home_pose)
         self._q = self.home_pose.copy()
         self._last_frame_time = 0.0
 
@@ -265,17 +308,49 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
             )
         return q
 
-    def _ik(self, point) -> np.ndarray:
-        """PyBullet's IK for `point`, for the controlled joints, within their limits."""
+    def _draw_pose(self) -> tuple[np.ndarray, tuple] | None:
+        """A reachable target pose: the end effector's position and orientation at the home pose
+        plus a random offset per joint, kept when in the target box and touching nothing; None if
+        POSE_TRIES draws found none. Leaves the joints where the last draw put them."""
+        n = len(self.joints)
+        for _ in range(POSE_TRIES):
+            offset = self.np_random.uniform(-POSE_JOINT_RANGE, POSE_JOINT_RANGE, n)
+            self._reset_joints((self.home_pose + offset).clip(self.joint_lower, self.joint_upper))
+            state = self._get_link_state(self.body, self.ee_link, 0, 1)
+            pos = np.array(state[4])
+            if (pos >= self.target_low).all() and (pos <= self.target_high).all():
+                self.client.performCollisionDetection()
+                if not self._contacts():
+                    return pos, state[5]
+        return None
+
+    def _no_pose_message(self, robot: str) -> str:
+        return (
+            f"robot={robot!r}, goal='pose': no joint offset of up to {POSE_JOINT_RANGE} from the "
+            f"home pose puts the end effector in the target box {self.target_low.tolist()}.."
+            f"{self.target_high.tolist()} without a contact ({POSE_TRIES} draws); pass a box "
+            "around the end effector's home position (target_low=[x, y, z], target_high=[x, y, "
+            "z]) or another home_pose=[...]."
+        )
+
+    def _ik(self, point, orn=None) -> np.ndarray:
+        """PyBullet's IK for `point` (and orientation `orn`, if given), for the controlled joints,
+        within their limits."""
         q = self.client.calculateInverseKinematics(
-            self.body, self.ee_link, list(point), maxNumIterations=100, residualThreshold=1e-5
+            self.body,
+            self.ee_link,
+            list(point),
+            *([] if orn is None else [list(orn)]),
+            maxNumIterations=100,
+            residualThreshold=1e-5,
         )
         return np.array(q)[self.arm.ik_indices].clip(self.joint_lower, self.joint_upper)
 
     def ik_action(self) -> np.ndarray:
         """A scripted baseline: the action that moves the joints towards PyBullet's inverse
-        kinematics for the current target. Used by the tests to show every target is reachable."""
-        q_goal = self._ik(self.target_pos)
+        kinematics for the current target (pose). Used by the tests to show every target is
+        reachable."""
+        q_goal = self._ik(self.target_pos, self.target_orn)
         return np.clip((q_goal - self._q) / MAX_JOINT_DELTA, -1, 1).astype(np.float32)
 
     def _reset_joints(self, q: np.ndarray) -> None:
@@ -292,7 +367,14 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         noise = self.np_random.uniform(-HOME_NOISE, HOME_NOISE, self.home_pose.shape)
         q = (self.home_pose + noise).clip(self.joint_lower, self.joint_upper)
-        self.target_pos = self.np_random.uniform(self.target_low, self.target_high)
+        if self.goal == "pose":
+            pose = self._draw_pose()
+            if pose is None:
+                raise ValueError(self._no_pose_message(self.robot))
+            self.target_pos, self.target_orn = pose
+            place_frame(self.client, self.target_frame, self.target_pos, self.target_orn)
+        else:
+            self.target_pos = self.np_random.uniform(self.target_low, self.target_high)
         self._target = tuple(self.target_pos)
         self._reset_joints(q)
         self._hold_joints()
@@ -333,7 +415,10 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
             # A contact in any substep counts: a fast swing can touch and leave within a step.
             collision = collision or bool(self._contacts())
         obs, info = self._observe(collision)
-        reward = reach.reward(info["distance"], info["is_success"], self.reward_type)
+        error = info["distance"]
+        if self.goal == "pose":
+            error += ANGLE_WEIGHT * info["angle"]
+        reward = reach.reward(error, info["is_success"], self.reward_type)
         if collision:
             reward -= self.collision_penalty
         if self.render_mode == "human":
@@ -342,18 +427,28 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
 
     def _observe(self, collision: bool) -> tuple[np.ndarray, dict[str, Any]]:
         pos, vel, _, _ = zip(*self._get_joint_states(self.body, self.joints), strict=True)
-        ee = self._get_link_state(self.body, self.ee_link, computeForwardKinematics=1)[4]
+        link = self._get_link_state(self.body, self.ee_link, computeForwardKinematics=1)
+        ee, k = link[4], self._position_size
         self._q = np.array(pos)
-        obs = reach.observation(pos, vel, ee, self._target, self._obs_low, self._obs_high)
+        obs = reach.observation(pos, vel, ee, self._target, self._obs_low[:k], self._obs_high[:k])
         distance = math.dist(ee, self._target)
         info = {
             "is_success": distance <= self.success_distance,
             "distance": distance,
             "collision": collision,
         }
+        if self.goal == "pose":
+            pose_obs, angle = orientation.observation(link[5], self.target_orn)
+            pose_obs = pose_obs.astype(np.float32).clip(self._obs_low[k:], self._obs_high[k:])
+            obs = np.concatenate([obs, pose_obs])
+            info["is_success"] = info["is_success"] and angle <= self.success_angle
+            info["angle"] = angle
         return obs, info
 
     def render(self) -> np.ndarray | None:
+        if self.goal == "pose":  # the tool's frame follows it only in pictures
+            link = self._get_link_state(self.body, self.ee_link, computeForwardKinematics=1)
+            place_frame(self.client, self.tool_frame, link[4], link[5])
         return render(self)
 
     def close(self) -> None:
@@ -376,6 +471,28 @@ def check_box(low, high) -> tuple[np.ndarray, np.ndarray]:
             "and lie above the floor (z > 0)."
         )
     return low, high
+
+
+def frame_marker(client, length: float, thickness: float = 0.06) -> tuple[int, int, int]:
+    """Three visual-only bars, red, green and blue along x, y and z: a frame drawn in renders
+    (the target's thick, the tool's thin)."""
+    bars = []
+    for axis in range(3):
+        half, offset = np.full(3, thickness * length), np.zeros(3)
+        half[axis] = offset[axis] = length / 2
+        rgba = [0.0, 0.0, 0.0, 1.0]
+        rgba[axis] = 0.9
+        shape = client.createVisualShape(
+            pybullet.GEOM_BOX, halfExtents=half.tolist(), rgbaColor=rgba,
+            visualFramePosition=offset.tolist(),
+        )  # fmt: skip
+        bars.append(client.createMultiBody(baseMass=0, baseVisualShapeIndex=shape))
+    return tuple(bars)
+
+
+def place_frame(client, bars: tuple[int, int, int], position, orientation) -> None:
+    for bar in bars:
+        client.resetBasePositionAndOrientation(bar, list(position), list(orientation))
 
 
 def describe(contact: tuple, link_names: tuple[str, ...], floor: int) -> str:

@@ -15,6 +15,8 @@ from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 import envs
 from envs.arm_reach_v1 import COLLISION_PENALTY, SUCCESS_DISTANCE
 from envs.robots import PRESETS
+from tests.fixtures.arm_reach_v1_record import EPISODES as RECORDED
+from tests.fixtures.arm_reach_v1_record import play
 from tests.test_env import rss_mb, run_episode
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -47,6 +49,16 @@ def test_import_envs_registers_v1_with_v0s_time_limit_and_kuka_as_the_default_ar
     env = gym.make("ArmReach-v1")
     assert env.unwrapped.arm.urdf.endswith("kuka_iiwa/model.urdf")
     env.close()
+
+
+def test_the_position_goal_matches_the_recording_made_before_the_pose_goal_bit_for_bit():
+    fixture = np.load(ROOT / "tests" / "fixtures" / "arm_reach_v1_trajectories.npz")
+    for i, (robot, kwargs, seed, _) in enumerate(RECORDED):
+        actions = fixture[f"{i}/action"]
+        observed = play(robot, kwargs, seed, lambda t, env, a=actions: a[t])
+        for key, values in observed.items():
+            np.testing.assert_array_equal(values, fixture[f"{i}/{key}"], err_msg=f"{key}, {i}")
+    assert fixture["3/is_success"].any() and not fixture["0/is_success"].any()
 
 
 def test_making_v0_gives_no_upgrade_warning_now_that_v1_exists():
@@ -278,6 +290,14 @@ def test_a_urdf_path_without_ee_link_ends_at_its_last_link():
         ({"collision_penalty": -1}, r"collision_penalty=-1"),
         ({"reward_type": "shaped"}, r"reward_type='shaped'"),
         ({"robot": "kuka_iiwa", "home_pose": [0, 2.0, 0, 0, 0, 0, 0]}, r"touch; pass another"),
+        ({"goal": "orientation"}, r"goal='orientation' is unknown; use 'position'"),
+        ({"goal": "pose", "success_angle": 0}, r"success_angle=0 must be in \(0, pi\]"),
+        ({"goal": "pose", "success_angle": 3.2}, r"success_angle=3.2 must be in \(0, pi\]"),
+        ({"success_angle": float("nan")}, r"success_angle=nan must be in"),
+        (
+            {"goal": "pose", "target_low": [2, 2, 0.5], "target_high": [2.1, 2.1, 0.6]},
+            r"goal='pose': no joint offset .* without a contact",
+        ),
     ],
 )
 def test_bad_arguments_raise_one_line_value_errors_that_say_what_to_do(kwargs, message):
