@@ -1,4 +1,5 @@
-"""--env_kwargs: one run on another arm, and every tool rebuilds that env from config.json."""
+"""--env_kwargs: one run on another arm with the pose goal, and every tool rebuilds that env from
+config.json."""
 
 import json
 import sys
@@ -10,7 +11,7 @@ from utils import sweep
 from utils.cli import key_value
 from utils.test_policy import load_policy_and_env
 
-KWARGS = ["robot=xarm6", "collision_penalty=0.25", "reward_type=dense"]
+KWARGS = ["robot=xarm6", "collision_penalty=0.25", "reward_type=dense", "goal=pose"]
 TINY = ["--epochs", "1", "--steps", "400", "--envs_per_proc", "4", "--quiet"]
 
 
@@ -20,20 +21,39 @@ def test_env_kwargs_reach_gym_make_config_and_every_tool(tmp_path):
     run_dir = default_run_dir(tmp_path, "ArmReach-v1", **dict(map(key_value, KWARGS)))
     config = json.loads((run_dir / "config.json").read_text())
     # JSON where it parses (0.25 is a number), a string where it does not (xarm6).
-    assert config["env_kwargs"] == dict(robot="xarm6", collision_penalty=0.25, reward_type="dense")
+    assert config["env_kwargs"] == dict(
+        robot="xarm6", collision_penalty=0.25, reward_type="dense", goal="pose"
+    )
 
     env, get_action = load_policy_and_env(run_dir)  # the xArm6: 6 joints, not the iiwa's 7
     assert env.unwrapped.robot == "xarm6" and env.action_space.shape == (6,)
-    assert env.unwrapped.collision_penalty == 0.25
-    assert get_action(env.reset(seed=0)[0]).shape == (6,)
+    assert env.unwrapped.collision_penalty == 0.25 and env.unwrapped.goal == "pose"
+    observations = [env.reset(seed=s)[0] for s in range(5)]
+    assert get_action(observations[0]).shape == (6,)
     env.close()
+
+    video = run_dir / "pose.gif"
+    assert_ok(run([sys.executable, "-m", "utils.test_policy", str(run_dir), "-n", "1",
+                   "--video", str(video)]))  # fmt: skip
+    assert video.stat().st_size > 0
+    assert_ok(
+        run([sys.executable, "-m", "utils.plot", str(run_dir), "--out", str(run_dir / "c.png")])
+    )
+    assert (run_dir / "c.png").stat().st_size > 0
 
     result = run([sys.executable, "-m", "utils.export", str(run_dir)])
     assert_ok(result)
     import onnxruntime
 
-    meta = onnxruntime.InferenceSession(str(run_dir / "policy.onnx")).get_modelmeta()
-    assert json.loads(meta.custom_metadata_map["env_kwargs"])["robot"] == "xarm6"
+    session = onnxruntime.InferenceSession(str(run_dir / "policy.onnx"))
+    meta = session.get_modelmeta()
+    assert json.loads(meta.custom_metadata_map["env_kwargs"])["goal"] == "pose"
+    name = session.get_inputs()[0].name
+    for obs in observations:
+        onnx_act = session.run(None, {name: obs[None].astype(np.float32)})[0][0]
+        np.testing.assert_allclose(onnx_act, get_action(obs), atol=1e-5)
+    deploy = [sys.executable, "examples/deploy_onnx.py", str(run_dir / "policy.onnx")]
+    assert_ok(run([*deploy, "--episodes", "1", "--no-realtime"]))
 
     # --resume alone takes the env and its kwargs from config.json.
     assert_ok(run([sys.executable, "ppo.py", "--resume", str(run_dir), "--epochs", "2"]))
@@ -47,7 +67,7 @@ def test_sweep_passes_env_kwargs_to_every_run(tmp_path):
         [0],
         name="arm",
         data_dir=tmp_path,
-        env_kwargs=dict(robot="franka_panda"),
+        env_kwargs=dict(robot="franka_panda", goal="pose"),
         epochs=1,
         steps_per_epoch=400,
         envs_per_proc=4,
@@ -55,5 +75,5 @@ def test_sweep_passes_env_kwargs_to_every_run(tmp_path):
     )
     assert [r["status"] for r in results] == ["trained"]
     config = json.loads((results[0]["run_dir"] / "config.json").read_text())
-    assert config["env_kwargs"] == {"robot": "franka_panda"}
+    assert config["env_kwargs"] == {"robot": "franka_panda", "goal": "pose"}
     assert np.isfinite(results[0]["AverageEpRet"])
