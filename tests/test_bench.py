@@ -112,6 +112,7 @@ def test_arms_bench_passes_env_kwargs_and_writes_the_final_policy(tmp_path):
     result = run_bench("arms", [*args, "--env_kwargs", "success_distance=0.1"], tmp_path)
     (row,) = result["rows"]
     assert row[0] == "xarm6" and 0 <= float(row[1]) <= 1
+    assert 0 < float(row[4]) <= float(row[3])  # the wall-clock less its evaluations
     assert result["data"]["env_kwargs"] == {"success_distance": 0.1}
     assert "success_distance=0.1" in result["title"]
 
