@@ -5,7 +5,10 @@ advantages' mean and std, the normalizer's moments), ppo.py makes the collective
 the results to these pieces.
 
 Shapes in this file: `K` is the number of environments a rank steps as a batch, `T` the number of
-steps each of them takes per epoch.
+steps each of them takes per epoch. An observation is an array, or for a Dict observation space a
+dict of arrays: its images (uint8, channel-last) go through a CNN, scaled to [0, 1] inside the
+network and nowhere else; its vectors through the normalizer. `map_obs` applies a function to
+either kind.
 """
 
 from __future__ import annotations
@@ -13,8 +16,46 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
-from gymnasium.spaces import Box, Discrete, Space
+from gymnasium.spaces import Box, Dict, Discrete, Space
 from torch.distributions import Categorical, Distribution, Normal
+
+# The key under which ppo() adds the env's privileged state (info["state"]) to a Dict observation
+# for an asymmetric critic: the critic reads it, the actor never does.
+CRITIC_KEY = "critic"
+
+
+def is_image(space: Space) -> bool:
+    """An image entry of a Dict space: uint8 Box of shape (height, width, channels)."""
+    return isinstance(space, Box) and space.dtype == np.uint8 and len(space.shape) == 3
+
+
+def map_obs(fn, obs):
+    """fn(obs) for an array (or tensor), {key: fn(value)} for a dict of them."""
+    if isinstance(obs, dict):
+        return {key: fn(value) for key, value in obs.items()}
+    return fn(obs)
+
+
+def take(obs, index):
+    """obs[index] of an observation batch (an array or tensor, or a dict of them)."""
+    return map_obs(lambda value: value[index], obs)
+
+
+def batch_size(obs) -> int:
+    """The number of observations in a batch (an array, or a dict of arrays)."""
+    return len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+
+
+def stack_obs(observations: list):
+    """Observations of several envs as one batch (an array, or a dict of arrays)."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+    return np.stack(observations)
+
+
+def as_tensor(obs):
+    """An observation batch as tensors, dtypes kept (images stay uint8 until the CNN)."""
+    return map_obs(torch.as_tensor, obs)
 
 
 def mlp(sizes, activation, output_activation=nn.Identity) -> nn.Sequential:
@@ -25,12 +66,56 @@ def mlp(sizes, activation, output_activation=nn.Identity) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def cnn(channels: int) -> nn.Sequential:
+    """Three convolutions (16, 32, 32 filters; kernels 8, 4, 3; strides 4, 2, 1), the Nature DQN
+    network at half width: it sees 36 x 36 pixels or more (docs/algorithm.md, "Pixels")."""
+    return nn.Sequential(
+        nn.Conv2d(channels, 16, 8, stride=4),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 4, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, stride=1),
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
+CNN_MIN_SIZE = 36
+
+
+class DictEncoder(nn.Module):
+    """The features of a Dict observation's entries `keys`: each image through its own CNN
+    (uint8 -> float in [0, 1], channel-last -> channel-first), then the vectors, concatenated.
+    Takes one observation or a batch."""
+
+    def __init__(self, space: Dict, keys: list[str]):
+        super().__init__()
+        self.image_keys = [key for key in keys if is_image(space[key])]
+        self.vector_keys = [key for key in keys if not is_image(space[key])]
+        self.cnns = nn.ModuleDict({key: cnn(space[key].shape[-1]) for key in self.image_keys})
+        with torch.no_grad():
+            sample = {key: torch.as_tensor(space[key].sample()) for key in keys}
+            self.out_dim = self(sample).shape[-1]
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        first = self.image_keys[0] if self.image_keys else self.vector_keys[0]
+        batch_shape = obs[first].shape[:-3] if self.image_keys else obs[first].shape[:-1]
+        features = []
+        for key in self.image_keys:
+            image = obs[key].reshape(-1, *obs[key].shape[-3:]).permute(0, 3, 1, 2)
+            features.append(self.cnns[key](image.float() / 255.0))
+        for key in self.vector_keys:
+            features.append(obs[key].reshape(-1, obs[key].shape[-1]).float())
+        return torch.cat(features, dim=-1).reshape(*batch_shape, -1)
+
+
 def orthogonal_init(ac: nn.Module) -> None:
     """CleanRL's and Stable-Baselines3's initialization: orthogonal weights, zero biases, gain
-    sqrt(2) in hidden layers, 0.01 on the policy's output (the first actions stay near the
-    mean of zero, so early exploration comes from the std alone) and 1 on the value's."""
+    sqrt(2) in hidden layers (convolutions included), 0.01 on the policy's output (the first
+    actions stay near the mean of zero, so early exploration comes from the std alone) and 1 on
+    the value's."""
     for net, output_gain in [(ac.pi, 0.01), (ac.v, 1.0)]:
-        layers = [m for m in net.modules() if isinstance(m, nn.Linear)]
+        layers = [m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
         for layer in layers:
             gain = output_gain if layer is layers[-1] else np.sqrt(2)
             nn.init.orthogonal_(layer.weight, gain=gain)
@@ -73,10 +158,15 @@ class Actor(nn.Module):
         return pi, logp_a
 
 
+def with_encoder(encoder: DictEncoder | None, net: nn.Sequential) -> nn.Sequential:
+    """`net` behind `encoder` (a Dict observation's features), or `net` alone for flat inputs."""
+    return net if encoder is None else nn.Sequential(encoder, net)
+
+
 class MLPCategoricalActor(Actor):
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes, activation):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes, activation, encoder=None):
         super().__init__()
-        self.logits_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+        self.logits_net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, act_dim], activation))
 
     def _distribution(self, obs):
         return Categorical(logits=self.logits_net(obs), validate_args=False)
@@ -89,12 +179,14 @@ class MLPCategoricalActor(Actor):
 
 
 class MLPGaussianActor(Actor):
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes, activation, log_std_init=-0.5):
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden_sizes, activation, log_std_init=-0.5, encoder=None
+    ):
         super().__init__()
         # A state-independent log std, learned. Spinning Up starts it at -0.5 (std 0.6, early
         # actions mostly inside a [-1, 1] box); CleanRL and Stable-Baselines3 at 0 (std 1).
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
-        self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+        self.mu_net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, act_dim], activation))
 
     def _distribution(self, obs):
         # No argument validation: it costs more than the forward pass at rollout batch sizes.
@@ -108,9 +200,9 @@ class MLPGaussianActor(Actor):
 
 
 class MLPCritic(nn.Module):
-    def __init__(self, obs_dim: int, hidden_sizes, activation):
+    def __init__(self, obs_dim: int, hidden_sizes, activation, encoder=None):
         super().__init__()
-        self.v_net = mlp([obs_dim, *hidden_sizes, 1], activation)
+        self.v_net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, 1], activation))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.squeeze(self.v_net(obs), -1)  # V has shape (batch,), not (batch, 1)
@@ -138,6 +230,11 @@ class MLPActorCritic(nn.Module):
         log_std_init: float = -0.5,
     ):
         super().__init__()
+        if isinstance(observation_space, Dict):
+            raise ValueError(
+                "MLPActorCritic takes a flat Box observation space; for a Dict of images and "
+                "vectors use core.CNNActorCritic (ppo()'s default for a Dict)."
+            )
         obs_dim = observation_space.shape[0]
         if isinstance(action_space, Box):
             act_dim = action_space.shape[0]
@@ -162,7 +259,7 @@ class MLPActorCritic(nn.Module):
     def step(self, obs, normalized: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(act, val, logp) for raw observations; `normalized=True` for ones that went through
         `normalize` already (the rollout normalizes once, for the networks and the buffer)."""
-        obs = torch.as_tensor(obs if normalized else self.normalize(obs))
+        obs = as_tensor(obs if normalized else self.normalize(obs))
         pi = self.pi._distribution(obs)
         act = pi.sample()
         logp_a = self.pi._log_prob_from_distribution(pi, act)
@@ -172,8 +269,59 @@ class MLPActorCritic(nn.Module):
     @torch.no_grad()
     def act(self, obs, deterministic: bool = False) -> np.ndarray:
         if deterministic:
-            return self.pi.deterministic_action(torch.as_tensor(self.normalize(obs))).numpy()
+            return self.pi.deterministic_action(as_tensor(self.normalize(obs))).numpy()
         return self.step(obs)[0]
+
+
+class CNNActorCritic(MLPActorCritic):
+    """MLPActorCritic for a Dict observation space of images and vectors: each network reads its
+    entries through a DictEncoder (a CNN per image), then its MLP. The actor reads every entry
+    but CRITIC_KEY; the critic reads CRITIC_KEY alone when there is one (an asymmetric critic,
+    Pinto et al. 2018), else what the actor reads, through its own CNN (pi and v share nothing).
+    `obs_rms` normalizes the vector entries only; images reach the CNN as uint8."""
+
+    def __init__(
+        self,
+        observation_space: Dict,
+        action_space: Space,
+        hidden_sizes=(64, 64),
+        activation=nn.Tanh,
+        normalize_obs: bool = False,
+        log_std_init: float = -0.5,
+    ):
+        nn.Module.__init__(self)
+        actor_keys = [key for key in observation_space.spaces if key != CRITIC_KEY]
+        critic_keys = [CRITIC_KEY] if CRITIC_KEY in observation_space.spaces else actor_keys
+        self.critic_dim = observation_space[CRITIC_KEY].shape[0] if critic_keys != actor_keys else 0
+        pi_encoder = DictEncoder(observation_space, actor_keys)
+        v_encoder = DictEncoder(observation_space, critic_keys)
+        if isinstance(action_space, Box):
+            self.pi = MLPGaussianActor(
+                pi_encoder.out_dim, action_space.shape[0], hidden_sizes, activation,
+                log_std_init, encoder=pi_encoder,
+            )  # fmt: skip
+        elif isinstance(action_space, Discrete):
+            self.pi = MLPCategoricalActor(
+                pi_encoder.out_dim, action_space.n, hidden_sizes, activation, encoder=pi_encoder
+            )
+        else:
+            raise ValueError(
+                f"CNNActorCritic handles Box or Discrete action spaces, got {action_space}."
+            )
+        self.v = MLPCritic(v_encoder.out_dim, hidden_sizes, activation, encoder=v_encoder)
+        self.obs_rms = DictRunningMeanStd(observation_space) if normalize_obs else None
+
+    def normalize(self, obs: dict) -> dict:
+        if self.obs_rms is None:
+            return {
+                k: v if v.dtype == np.uint8 else np.asarray(v, np.float32) for k, v in obs.items()
+            }
+        return self.obs_rms.normalize(obs)
+
+
+def default_actor_critic(observation_space: Space) -> type[MLPActorCritic]:
+    """ppo()'s actor-critic for an observation space: a CNN one for a Dict, else the MLP."""
+    return CNNActorCritic if isinstance(observation_space, Dict) else MLPActorCritic
 
 
 class PPOBuffer:
@@ -189,7 +337,7 @@ class PPOBuffer:
 
     def __init__(
         self,
-        obs_dim: int,
+        obs_dim: int | Dict,
         act_dim: int | tuple | None,
         size: int,
         num_envs: int = 1,
@@ -197,7 +345,15 @@ class PPOBuffer:
         lam: float = 0.95,
         lambda_returns: bool = True,
     ):
-        self.obs_buf = np.zeros((size, num_envs, obs_dim), dtype=np.float32)
+        if isinstance(obs_dim, Dict):  # one array per entry: images stay uint8, vectors float32
+            self.obs_buf = {
+                key: np.zeros(
+                    (size, num_envs, *entry.shape), np.uint8 if is_image(entry) else np.float32
+                )
+                for key, entry in obs_dim.spaces.items()
+            }
+        else:
+            self.obs_buf = np.zeros((size, num_envs, obs_dim), dtype=np.float32)
         self.act_buf = np.zeros((size, num_envs, *np.atleast_1d(act_dim or ())), dtype=np.float32)
         self.rew_buf = np.zeros((size, num_envs), dtype=np.float32)
         self.val_buf = np.zeros((size, num_envs), dtype=np.float32)
@@ -211,7 +367,11 @@ class PPOBuffer:
     def store(self, obs, act, rew, val, logp) -> None:
         """Append one step of all K environments (arrays with leading dimension K)."""
         assert self.ptr < self.max_size, "PPOBuffer is full: call get() at the end of each epoch"
-        self.obs_buf[self.ptr] = obs
+        if isinstance(obs, dict):
+            for key, value in obs.items():
+                self.obs_buf[key][self.ptr] = value
+        else:
+            self.obs_buf[self.ptr] = obs
         self.act_buf[self.ptr] = np.reshape(act, self.act_buf.shape[1:])
         self.rew_buf[self.ptr] = rew
         self.val_buf[self.ptr] = val
@@ -250,7 +410,7 @@ class PPOBuffer:
             adv=self.adv_buf,
             logp=self.logp_buf,
         )
-        return {k: v.reshape(-1, *v.shape[2:]) for k, v in data.items()}
+        return {k: map_obs(lambda v: v.reshape(-1, *v.shape[2:]), v) for k, v in data.items()}
 
 
 class RunningMeanStd(nn.Module):
@@ -321,3 +481,32 @@ class RewardScaler:
         self.returns[episode_over] = 0.0
         std = np.sqrt(self.ret_rms.var.item() + self.ret_rms.epsilon)
         return np.clip(rew / std, -self.clip, self.clip).astype(np.float32)
+
+
+class DictRunningMeanStd(RunningMeanStd):
+    """RunningMeanStd of a Dict space's vector entries, concatenated in the space's key order;
+    images pass through untouched. `record` takes a batch with every vector entry; `normalize`
+    normalizes the entries present (a deployed actor has no CRITIC_KEY)."""
+
+    def __init__(self, space: Dict, clip: float = 10.0, epsilon: float = 1e-8):
+        slices, start = {}, 0
+        for key, entry in space.spaces.items():
+            if not is_image(entry):
+                size = int(np.prod(entry.shape))
+                slices[key] = slice(start, start + size)
+                start += size
+        super().__init__((start,), clip, epsilon)
+        self.slices = slices
+
+    def record(self, obs: dict) -> None:
+        batch = [np.reshape(obs[key], (-1, s.stop - s.start)) for key, s in self.slices.items()]
+        super().record(np.concatenate(batch, axis=-1))
+
+    def normalize(self, obs: dict) -> dict:
+        mean, std = self.mean.numpy(), np.sqrt(self.var.numpy() + self.epsilon)
+        normalized = dict(obs)
+        for key, s in self.slices.items():
+            if key in obs:
+                value = np.clip((obs[key] - mean[s]) / std[s], -self.clip, self.clip)
+                normalized[key] = value.astype(np.float32)
+        return normalized

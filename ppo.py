@@ -32,7 +32,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.spaces import Box, Discrete
+from gymnasium.spaces import Box, Dict, Discrete
 from torch.optim import Adam
 
 import core
@@ -81,16 +81,29 @@ def setup_pytorch_for_mpi() -> None:
 
 
 class EnvBatch:
-    """The K environments one rank steps together, and the episodes running in them."""
+    """The K environments one rank steps together, and the episodes running in them.
 
-    def __init__(self, env_fn, k: int):
+    With `privileged_critic`, an env with a Dict observation space that puts its full state in
+    `info["state"]` (ArmReach-v1's pixels) has it added to every observation under
+    core.CRITIC_KEY, for the critic alone: `observation_space` then includes it."""
+
+    def __init__(self, env_fn, k: int, privileged_critic: bool = False):
         self.envs: list[gym.Env] = []
         for _ in range(k):  # appended one by one: close() must reach those made before a failure
             self.envs.append(make_env(env_fn))
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.spec = self.envs[0].spec
-        self.obs: np.ndarray | None = None  # the envs' current observations, after reset()
+        self.critic_state = False
+        if privileged_critic and isinstance(self.observation_space, Dict):
+            state = self.envs[0].reset()[1].get("state")
+            if state is not None:
+                self.critic_state = True
+                critic = Box(-np.inf, np.inf, np.shape(state), np.float32)
+                self.observation_space = Dict(
+                    {**self.observation_space.spaces, core.CRITIC_KEY: critic}
+                )
+        self.obs: np.ndarray | dict | None = None  # the envs' current observations, after reset()
         self.ep_ret = np.zeros(k)
         self.ep_len = np.zeros(k, dtype=np.int64)
         self.reports_success: bool | None = None  # known after a step: is is_success in info?
@@ -98,8 +111,16 @@ class EnvBatch:
     def reset(self, seed: int | None = None) -> None:
         """Start an episode in every env; env k resets with seed + k (no seed: its own RNG)."""
         seeds = [None if seed is None else seed + k for k in range(len(self.envs))]
-        self.obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)])
+        first = [self.observe(*env.reset(seed=s)) for env, s in zip(self.envs, seeds, strict=True)]
+        check_observation(first[0], self.observation_space)
+        self.obs = core.stack_obs(first)
         self.ep_ret[:], self.ep_len[:] = 0, 0
+
+    def observe(self, obs, info: dict):
+        """The observation the agent gets: the env's, with the critic's state if it takes one."""
+        if self.critic_state:
+            return dict(obs, **{core.CRITIC_KEY: np.asarray(info["state"], np.float32)})
+        return obs
 
     def step(self, act: np.ndarray):
         """Step env k with act[k], for every k; returns (obs, rew, terminated, truncated, success)
@@ -109,13 +130,14 @@ class EnvBatch:
         terminated = np.zeros(k_envs, dtype=bool)
         truncated = np.zeros(k_envs, dtype=bool)
         success = np.zeros(k_envs)
-        next_obs = np.empty_like(self.obs)
+        observations = []
         for k, env in enumerate(self.envs):
-            next_obs[k], rew[k], terminated[k], truncated[k], info = env.step(act[k])
+            obs, rew[k], terminated[k], truncated[k], info = env.step(act[k])
+            observations.append(self.observe(obs, info))
             if self.reports_success is None:
                 self.reports_success = "is_success" in info
             success[k] = float(info.get("is_success", 0.0))
-        self.obs = next_obs
+        next_obs = self.obs = core.stack_obs(observations)
         self.ep_ret += rew
         self.ep_len += 1
         return next_obs, rew, terminated, truncated, success
@@ -123,7 +145,12 @@ class EnvBatch:
     def end_episode(self, k: int) -> tuple[float, int]:
         """(return, length) of env k's episode; env k starts its next one."""
         ep_ret, ep_len = self.ep_ret[k], self.ep_len[k]
-        self.obs[k] = self.envs[k].reset()[0]
+        obs = self.observe(*self.envs[k].reset())
+        if isinstance(obs, dict):
+            for key, value in obs.items():
+                self.obs[key][k] = value
+        else:
+            self.obs[k] = obs
         self.ep_ret[k], self.ep_len[k] = 0, 0
         return ep_ret, ep_len
 
@@ -139,13 +166,57 @@ class EnvBatch:
 
 
 def check_spaces(obs_space: gym.Space, act_space: gym.Space) -> None:
-    if not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
+    if isinstance(obs_space, Dict):
+        for key, entry in obs_space.spaces.items():
+            check_dict_entry(key, entry)
+    elif not isinstance(obs_space, Box) or len(obs_space.shape) != 1:
         raise ValueError(
-            f"ppo() needs a flat Box observation space, got {obs_space}; "
-            "flatten the observations (gymnasium.wrappers.FlattenObservation)."
+            f"ppo() needs a flat Box observation space or a Dict of images and flat Boxes, got "
+            f"{obs_space}; flatten the observations (gymnasium.wrappers.FlattenObservation)."
         )
     if not isinstance(act_space, Box | Discrete):
         raise ValueError(f"ppo() needs a Box or Discrete action space, got {act_space}.")
+
+
+def check_dict_entry(key: str, entry: gym.Space) -> None:
+    """A Dict observation's entry must be an image (uint8, height x width x channels) that the
+    CNN can take, or a flat Box."""
+    shape = getattr(entry, "shape", None)
+    if core.is_image(entry):
+        height, width, channels = shape
+        if shape[0] <= 4 < shape[2]:
+            raise ValueError(
+                f"observation {key!r} is a uint8 image of shape {shape}, channel-first; ppo() "
+                "takes images channel-last (height, width, channels), as Gymnasium's "
+                "AddRenderObservation gives them: transpose it in the env or a wrapper."
+            )
+        if min(height, width) < core.CNN_MIN_SIZE:
+            raise ValueError(
+                f"observation {key!r} is a {height}x{width} image; the CNN needs at least "
+                f"{core.CNN_MIN_SIZE}x{core.CNN_MIN_SIZE} pixels: render it larger."
+            )
+        return
+    if not isinstance(entry, Box) or len(shape) != 1:
+        raise ValueError(
+            f"observation {key!r} is {entry}; ppo() takes Dict entries that are images (uint8 "
+            "Box of shape (height, width, channels)) or flat Boxes: flatten it, or make an "
+            "image uint8 and channel-last."
+        )
+
+
+def check_observation(obs, space: gym.Space) -> None:
+    """The env's first observation against its observation space: a mismatch of shape or dtype
+    would otherwise surface deep inside the networks."""
+    if not isinstance(space, Dict):
+        return
+    for key, entry in space.spaces.items():
+        value = np.asarray(obs.get(key)) if isinstance(obs, dict) else None
+        if value is None or value.shape != entry.shape or value.dtype != entry.dtype:
+            got = "nothing" if value is None else f"{value.dtype} of shape {value.shape}"
+            raise ValueError(
+                f"the env's observation {key!r} is {got}, but its observation_space says "
+                f"{entry.dtype} of shape {entry.shape}: make the two agree."
+            )
 
 
 def check_actor_critic(ac) -> None:
@@ -169,8 +240,9 @@ def env_record(envs: EnvBatch) -> dict:
 
 def make_buffer(envs: EnvBatch, steps_per_env: int, gamma, lam, lambda_returns) -> core.PPOBuffer:
     """The buffer of one epoch of this rank's envs."""
+    space = envs.observation_space
     return core.PPOBuffer(
-        obs_dim=envs.observation_space.shape[0],
+        obs_dim=space if isinstance(space, Dict) else space.shape[0],
         act_dim=envs.action_space.shape,
         size=steps_per_env,
         num_envs=len(envs.envs),
@@ -226,7 +298,8 @@ def collect_epoch(ac, envs: EnvBatch, buf, logger, steps, max_ep_len, epoch, rew
         cut = path_over & ~terminated
         if cut.any():
             with torch.no_grad():
-                last_val[cut] = ac.v(torch.as_tensor(ac.normalize(next_obs[cut]))).numpy()
+                cut_obs = ac.normalize(core.take(next_obs, cut))
+                last_val[cut] = ac.v(core.as_tensor(cut_obs)).numpy()
         for k in np.flatnonzero(path_over):
             buf.finish_path(k, last_val[k])
             if terminated[k] or timeout[k]:
@@ -238,7 +311,9 @@ def collect_epoch(ac, envs: EnvBatch, buf, logger, steps, max_ep_len, epoch, rew
 
 def check_finite(name: str, value) -> None:
     """Stop at the first NaN or inf, before it reaches the weights or a checkpoint."""
-    if isinstance(value, np.ndarray):
+    if isinstance(value, dict):  # a Dict observation: its images are uint8, always finite
+        finite = all(np.isfinite(v).all() for v in value.values() if v.dtype != np.uint8)
+    elif isinstance(value, np.ndarray):
         finite = np.isfinite(value).all()
     else:  # a float64 sum is finite exactly when every element is: one op at every minibatch step
         finite = math.isfinite(value.sum(dtype=torch.float64).item())
@@ -282,7 +357,8 @@ def normalize_advantages(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]
     with np.errstate(over="ignore", invalid="ignore"):
         adv_mean, adv_std = mpi_statistics_scalar(data["adv"])
         data = dict(data, adv=(data["adv"] - adv_mean) / (adv_std + 1e-8))
-    return {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items()}
+    tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items() if k != "obs"}
+    return dict(obs=core.as_tensor(data["obs"]), **tensors)  # images stay uint8
 
 
 def update(ac, optimizers, data, beta, *, clip_ratio, loss, **steps) -> dict:
@@ -411,15 +487,14 @@ def minibatches_of(data: dict, passes: int, minibatches: int):
     """`passes` passes over the rank's data, each cut into `minibatches` minibatches of shuffled
     transitions (each transition once per pass). One minibatch is the whole batch, in order:
     shuffling would change nothing but the rounding (Spinning Up's update stays bit for bit)."""
-    n = len(data["obs"])
+    n = core.batch_size(data["obs"])
     for _ in range(passes):
         if minibatches == 1:
             yield data
             continue
         perm = torch.randperm(n)  # one shuffle per pass; its minibatches are slices of it
-        chunks = {k: torch.tensor_split(v[perm], minibatches) for k, v in data.items()}
-        for i in range(minibatches):
-            yield {k: chunk[i] for k, chunk in chunks.items()}
+        for indices in torch.tensor_split(perm, minibatches):
+            yield {k: core.take(v, indices) for k, v in data.items()}
 
 
 def clip_norm_(grad: torch.Tensor, max_norm: float) -> None:
@@ -531,7 +606,7 @@ def explain_a_stop(run_dir: Path):
 
 def ppo(
     env_fn,
-    actor_critic=core.MLPActorCritic,
+    actor_critic=None,
     ac_kwargs=dict(),  # noqa: B006  (Spinning Up's signature; never mutated)
     seed=0,
     steps_per_epoch=2000,
@@ -561,6 +636,7 @@ def ppo(
     normalize_rew=True,
     warmup_normalizers=True,
     ortho_init=True,
+    privileged_critic=True,
     eval_freq=0,
     eval_episodes=50,
     resume=None,
@@ -572,9 +648,10 @@ def ppo(
 
     Args:
         env_fn: A function that makes a copy of the environment (Gymnasium API, a flat Box
-            observation space, a Box or Discrete action space).
+            observation space or a Dict of images and flat Boxes, a Box or Discrete action space).
         actor_critic: The constructor of the actor-critic, called as ``actor_critic(obs_space,
-            act_space, normalize_obs=..., log_std_init=..., **ac_kwargs)`` (docs: API).
+            act_space, normalize_obs=..., log_std_init=..., **ac_kwargs)`` (docs: API); None:
+            core.MLPActorCritic for a Box observation space, core.CNNActorCritic for a Dict.
         ac_kwargs (dict): More keyword arguments of actor_critic, e.g. ``dict(hidden_sizes=(64,
             64))``.
         seed (int): Seed of the random generators; rank r uses seed + 10000 * r.
@@ -619,6 +696,8 @@ def ppo(
             normalizers their first statistics; it counts in TotalEnvInteracts (Spinning Up: off).
         ortho_init (bool): Orthogonal initialization as CleanRL and Stable-Baselines3 do
             (Spinning Up: PyTorch's default).
+        privileged_critic (bool): Where a Dict-observation env gives its full state in
+            ``info["state"]``, the critic learns from that instead (an asymmetric critic).
         eval_freq (int): Epochs between evaluations of the deterministic policy on seeds that
             training never uses; 0 turns evaluation off.
         eval_episodes (int): Episodes per evaluation, over all ranks.
@@ -644,7 +723,7 @@ def ppo(
     np.random.seed(seed)
 
     with ExitStack() as on_exit:  # the envs and the logger are closed on every way out
-        envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc))
+        envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc, privileged_critic))
         eval_env = on_exit.enter_context(make_env(env_fn)) if eval_freq > 0 else None
         check_spaces(envs.observation_space, envs.action_space)
         # Made after the envs: an env that fails leaves no run directory, and the default run
@@ -665,6 +744,8 @@ def ppo(
         logger.save_config(config)  # on resume too: it records the epochs trained to
         logger.announce(f"Run directory: {logger.output_dir}")
 
+        if actor_critic is None:
+            actor_critic = core.default_actor_critic(envs.observation_space)
         ac = actor_critic(
             envs.observation_space,
             envs.action_space,

@@ -47,6 +47,7 @@ import pybullet_data
 
 from envs import orientation, reach
 from envs.bullet import connect, pybullet, render
+from envs.camera import Camera, box_corners
 from envs.robots import PRESETS, load_arm
 
 HOME_NOISE = 0.05
@@ -61,6 +62,9 @@ POSITION_GAIN = 0.3
 # policy trained with 0 collided in 8, with 0.5 in 2, with 2 in 3 (and succeeded on 95%, not 98%).
 COLLISION_PENALTY = 0.5
 GOALS = ("position", "pose")
+OBS_MODES = ("state", "pixels")
+# obs_mode="pixels": the image's side in pixels (docs/envs.md, "Pixels": what 64 costs and buys).
+IMAGE_SIZE = 64
 # Chosen by measurement (docs/envs.md, "The pose goal").
 SUCCESS_ANGLE = 0.1
 # A pose target is the end effector's pose at the home pose plus a uniform offset of up to this
@@ -100,6 +104,11 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         self_collision: bool = True,
         width: int = 320,
         height: int = 240,
+        obs_mode: str = "state",
+        image_size: int = IMAGE_SIZE,
+        camera_position: tuple[float, float, float] | None = None,
+        camera_target: tuple[float, float, float] | None = None,
+        camera_fov: float | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -124,6 +133,7 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
                 f"success_angle={success_angle!r} must be in (0, pi] (radians between the end "
                 "effector's orientation and the target's)."
             )
+        check_camera(obs_mode, goal, image_size, camera_position, camera_target, camera_fov)
         if not isinstance(robot, str):
             raise ValueError(
                 f"robot={robot!r} must be a string: one of {sorted(PRESETS)} or a URDF path."
@@ -136,6 +146,9 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         self.success_distance = float(success_distance)
         self.goal, self.success_angle = goal, float(success_angle)
         self.width, self.height = width, height
+        self.obs_mode = obs_mode
+        self.camera: Camera | None = None
+        camera = (image_size, camera_position, camera_target, camera_fov)
         preset = PRESETS.get(robot)
 
         self.client = connect(render_mode)
@@ -148,6 +161,8 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
                 ee_link = preset.ee_link
             self.arm = load_arm(self.client, robot, ee_link, self_collision, self.floor)
             self._setup(robot, preset, home_pose, target_low, target_high)
+            if obs_mode == "pixels":
+                self._setup_camera(*camera)
         except BaseException:
             self.close()
             raise
@@ -259,6 +274,27 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
             self._reset_joints(self.home_pose)
         self._q = self.home_pose.copy()
         self._last_frame_time = 0.0
+
+    def _setup_camera(self, image_size, position, target, fov) -> None:
+        """obs_mode="pixels": the camera, and the Dict observation space of its image and the
+        arm's proprioception (joint positions and velocities, end-effector position)."""
+        self.camera = Camera(self, image_size, position, target, fov)
+        corners = box_corners(self.target_low, self.target_high)
+        if len(unseen := self.camera.outside(corners)):
+            raise ValueError(
+                f"the camera at {np.round(self.camera.position, 3).tolist()} looking at "
+                f"{np.round(self.camera.look_at, 3).tolist()} with a {self.camera.fov:g} degree "
+                f"field of view does not see the target box's corner "
+                f"{np.round(unseen[0], 3).tolist()}; move it back, widen camera_fov, or leave "
+                "camera_position, camera_target and camera_fov out for the default view."
+            )
+        self.state_space = self.observation_space
+        proprio = slice(0, 2 * len(self.joints) + 3)
+        self._proprio = proprio
+        self.observation_space = gym.spaces.Dict(
+            pixels=gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
+            state=gym.spaces.Box(self._obs_low[proprio], self._obs_high[proprio]),
+        )
 
     def _hold_joints(self) -> None:
         arm = self.arm
@@ -443,6 +479,9 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
             obs = np.concatenate([obs, pose_obs])
             info["is_success"] = info["is_success"] and angle <= self.success_angle
             info["angle"] = angle
+        if self.camera is not None:  # the target's coordinates go to info only, for a critic
+            info["state"] = obs
+            obs = {"pixels": self.camera.image(), "state": obs[self._proprio]}
         return obs, info
 
     def render(self) -> np.ndarray | None:
@@ -452,6 +491,9 @@ class ArmReachV1Env(gym.Env[np.ndarray, np.ndarray]):
         return render(self)
 
     def close(self) -> None:
+        if getattr(self, "camera", None) is not None:
+            self.camera.close()
+            self.camera = None
         if getattr(self, "client", None) is not None:
             self.client.disconnect()
             self.client = None
@@ -471,6 +513,36 @@ def check_box(low, high) -> tuple[np.ndarray, np.ndarray]:
             "and lie above the floor (z > 0)."
         )
     return low, high
+
+
+def check_camera(obs_mode, goal, image_size, position, target, fov) -> None:
+    """The pixel options, or a ValueError saying which is wrong and what to pass."""
+    if obs_mode not in OBS_MODES:
+        raise ValueError(
+            f"obs_mode={obs_mode!r} is unknown; use 'state' (joint states and the target's "
+            "coordinates) or 'pixels' (a camera image and the arm's joint states)."
+        )
+    if obs_mode == "pixels" and goal != "position":
+        raise ValueError(
+            f"obs_mode='pixels' with goal={goal!r}: the camera shows the target as a ball, which "
+            "has no orientation; use goal='position' with pixels."
+        )
+    if (
+        not isinstance(image_size, int)
+        or isinstance(image_size, bool)
+        or not 8 <= image_size <= 1024
+    ):
+        raise ValueError(
+            f"image_size={image_size!r} must be a whole number of pixels from 8 to 1024 (the "
+            f"image is image_size x image_size; default {IMAGE_SIZE})."
+        )
+    for name, point in (("camera_position", position), ("camera_target", target)):
+        if point is not None and (np.shape(point) != (3,) or not np.isfinite(point).all()):
+            raise ValueError(f"{name}={point!r} must be 3 finite numbers [x, y, z] in metres.")
+    if fov is not None and not (isinstance(fov, int | float) and 0 < fov < 180):
+        raise ValueError(f"camera_fov={fov!r} must be an angle in degrees between 0 and 180.")
+    if position is not None and target is not None and np.allclose(position, target):
+        raise ValueError("camera_position and camera_target are the same point: no direction.")
 
 
 def frame_marker(client, length: float, thickness: float = 0.06) -> tuple[int, int, int]:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envs  # noqa: E402, F401  (registers ArmReach-v0)
 
 CONTROL_HZ = 25.0
+ONNX_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8}
 
 
 def load_policy(path: str | Path) -> tuple[ort.InferenceSession, dict]:
@@ -53,10 +54,18 @@ def make_env(metadata: dict) -> gym.Env:
     return gym.make(metadata["env_id"], **metadata.get("env_kwargs", {}))
 
 
-def policy_action(session: ort.InferenceSession, obs: np.ndarray, discrete: bool):
-    """One raw observation in, one action the env accepts out (the graph normalizes and clips)."""
-    batch = np.asarray(obs, dtype=np.float32).reshape(1, -1)
-    act = session.run(None, {"obs": batch})[0][0]
+def policy_action(session: ort.InferenceSession, obs, discrete: bool):
+    """One raw observation in, one action the env accepts out (the graph normalizes and clips).
+    A Dict observation feeds one input per entry the graph takes (images uint8, vectors
+    float32), each as a batch of one."""
+    if isinstance(obs, dict):
+        feed = {
+            i.name: np.asarray(obs[i.name], dtype=ONNX_TYPES[i.type])[None]
+            for i in session.get_inputs()
+        }
+    else:
+        feed = {"obs": np.asarray(obs, dtype=np.float32).reshape(1, -1)}
+    act = session.run(None, feed)[0][0]
     return int(act) if discrete else act
 
 

@@ -6,6 +6,7 @@ weights_only=True)` reads it without the training code's pickles:
 
     epoch, total_env_interacts, elapsed_time, kl_beta   where training stands (Progress)
     ac, ac_kwargs, normalize_obs          the actor-critic (normalizer included) and its shape
+    critic_dim                            the size of a privileged critic's state (0: none)
     pi_optimizer, vf_optimizer            the optimizers' moments
     rew_rms                               the reward scale's statistics (normalize_rew), or None
     rng                                   every rank's generators (torch, numpy, each env's)
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from gymnasium.spaces import Space
+from gymnasium.spaces import Box, Dict, Space
 
 import core
 from utils.logx import CHECKPOINT_FILE, convert_json, load_config
@@ -75,6 +76,7 @@ def save_checkpoint(
         ac=ac.state_dict(),
         ac_kwargs=saved_ac_kwargs(ac_kwargs),
         normalize_obs=ac.obs_rms is not None,
+        critic_dim=getattr(ac, "critic_dim", 0),
         pi_optimizer=pi_optimizer.state_dict(),
         vf_optimizer=vf_optimizer.state_dict(),
         rng=rng,
@@ -210,8 +212,12 @@ def resume_record(config: dict, saved_config: dict, from_epoch: int) -> list[dic
 def actor_critic_from_checkpoint(
     checkpoint: dict, observation_space: Space, action_space: Space
 ) -> core.MLPActorCritic:
-    """Rebuild the MLPActorCritic, observation normalizer included, that ppo() saved."""
-    ac = core.MLPActorCritic(
+    """Rebuild the actor-critic, observation normalizer included, that ppo() saved: the MLP, or
+    for a Dict observation space the CNN one (with its privileged critic's input, if any)."""
+    if checkpoint.get("critic_dim"):
+        critic = Box(-np.inf, np.inf, (checkpoint["critic_dim"],), np.float32)
+        observation_space = Dict({**observation_space.spaces, core.CRITIC_KEY: critic})
+    ac = core.default_actor_critic(observation_space)(
         observation_space,
         action_space,
         hidden_sizes=checkpoint["ac_kwargs"]["hidden_sizes"],

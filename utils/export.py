@@ -10,10 +10,13 @@ and then, on the robot's computer, with numpy and onnxruntime only (no torch, no
 One graph maps a batch of raw observations, input "obs" (float32, [batch, obs_dim], any batch
 size), to output "action": the run's observation normalization (in float64, as get_action does
 it), the actor's mean, and the clip into the Box bounds (for Discrete: the most likely action,
-int64). It returns what utils.test_policy's get_action returns, to float32 rounding. The model's
-metadata (session.get_modelmeta().custom_metadata_map) holds, each as a JSON text: env_id,
-env_kwargs, observation_space, action_space, normalize_obs and run_dir, so that the env can be
-rebuilt from the file alone (see examples/deploy_onnx.py).
+int64). For a Dict observation space the graph has one input per entry the actor reads, named
+by its key, in the space's order: images as uint8 [batch, height, width, channels], vectors as
+float32 [batch, size] (ArmReach-v1's pixels: "pixels" and "state"; a privileged critic's input is
+not among them). It returns what utils.test_policy's get_action returns, to float32 rounding.
+The model's metadata (session.get_modelmeta().custom_metadata_map) holds, each as a JSON text:
+env_id, env_kwargs, observation_space, action_space, normalize_obs and run_dir, so that the env
+can be rebuilt from the file alone (see examples/deploy_onnx.py).
 
 `--out policy.pt` still writes the TorchScript module of earlier releases, for one more release:
 torch 2.13 deprecates torch.jit.save and torch.jit.load, and ONNX is the deployment format.
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from gymnasium.spaces import Box, Discrete
+from gymnasium.spaces import Box, Dict, Discrete
 
 from utils.cli import DefaultsHelpFormatter, one_line, one_line_errors
 from utils.logx import warnings_as_notes
@@ -56,9 +59,11 @@ class DeterministicPolicy(nn.Module):
     round differently.
     """
 
-    def __init__(self, ac, action_space: Box | Discrete):
+    def __init__(self, ac, action_space: Box | Discrete, keys: list[str] | None = None):
         super().__init__()
         obs_rms = ac.obs_rms
+        self.keys = keys  # a Dict observation's entries, in input order; None: one flat input
+        self.slices = {} if keys is None or obs_rms is None else dict(obs_rms.slices)
         self.normalize = obs_rms is not None
         if obs_rms is not None:
             mean = obs_rms.mean.detach().clone()
@@ -83,21 +88,33 @@ class DeterministicPolicy(nn.Module):
         self.register_buffer("act_low", low.float())
         self.register_buffer("act_high", high.float())
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        obs = obs.to(torch.float32)
-        if self.normalize:
-            obs = (obs.to(torch.float64) - self.obs_mean) / self.obs_std
-            obs = torch.clamp(obs, -self.obs_clip, self.obs_clip).to(torch.float32)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.keys is None:
+            obs = self.normalized(inputs[0].to(torch.float32), self.obs_mean, self.obs_std)
+        else:  # images as they come (the CNN scales them), each vector with its own statistics
+            obs = dict(zip(self.keys, inputs, strict=True))
+            for key, entry in self.slices.items():
+                if key in obs:
+                    mean, std = self.obs_mean[entry], self.obs_std[entry]
+                    obs[key] = self.normalized(obs[key].to(torch.float32), mean, std)
         out = self.net(obs)
         if self.discrete:
             return out.argmax(dim=-1)
         return torch.clamp(out, self.act_low, self.act_high)
 
+    def normalized(self, obs: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        if not self.normalize:
+            return obs
+        obs = (obs.to(torch.float64) - mean) / std
+        return torch.clamp(obs, -self.obs_clip, self.obs_clip).to(torch.float32)
+
 
 def space_description(space) -> dict:
-    """A JSON description of a Box or Discrete space, for the policy's metadata."""
+    """A JSON description of a Box, Discrete or Dict space, for the policy's metadata."""
     if isinstance(space, Discrete):
         return dict(type="Discrete", n=int(space.n))
+    if isinstance(space, Dict):
+        return dict(type="Dict", spaces={k: space_description(v) for k, v in space.spaces.items()})
     return dict(
         type="Box",
         shape=list(space.shape),
@@ -116,27 +133,41 @@ def check_format(out: str | Path) -> str:
     return suffix
 
 
-def write_onnx(policy: DeterministicPolicy, obs_dim: int, out: Path, metadata: dict) -> None:
+def example_inputs(space: Box | Dict, keys: list[str] | None) -> tuple[torch.Tensor, ...]:
+    """A batch of two observations, one tensor per input of the graph (torch.export specializes
+    a dimension of size 1, so the batch has two rows)."""
+    if keys is None:
+        return (torch.zeros(2, space.shape[0]),)
+    return tuple(
+        torch.zeros(2, *space[key].shape, dtype=torch.from_numpy(space[key].sample()).dtype)
+        for key in keys
+    )
+
+
+def write_onnx(policy: DeterministicPolicy, space: Box | Dict, out: Path, metadata: dict) -> None:
     """Export `policy` with a dynamic batch dimension and write it, metadata included, to out."""
     import onnx  # only the ONNX path needs it
 
-    # torch.export specializes a dimension of size 1, so the example batch has two rows.
-    example = torch.zeros(2, obs_dim)
+    example = example_inputs(space, policy.keys)
+    names = [INPUT_NAME] if policy.keys is None else list(policy.keys)
     with warnings.catch_warnings():
         # torch's and onnxscript's notes about their own internals, not about this policy;
         # an export that fails still raises.
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+        # Every input's batch dimension is the one Dim "batch": torch notes they agree.
+        warnings.filterwarnings("ignore", message=".*axis name: batch will not be used")
         onnx_logger = logging.getLogger("torch.onnx")
         level = onnx_logger.level
         onnx_logger.setLevel(logging.ERROR)  # "torchvision is not installed", per operator
         try:
+            batch = torch.export.Dim("batch")
             program = torch.onnx.export(
                 policy,
-                (example,),
-                input_names=[INPUT_NAME],
+                example,
+                input_names=names,
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                dynamic_shapes=(tuple({0: batch} for _ in example),),  # forward(*inputs)
                 dynamo=True,
                 verbose=False,
             )
@@ -167,7 +198,8 @@ def export_policy(run_dir: str | Path, out: str | Path | None = None) -> Path:
         run_dir: A run directory (config.json and checkpoint.pt, as ppo.py writes them).
 
         out: The file to write, its format chosen by the suffix: .onnx (ONNX: input "obs",
-            float32 [batch, obs_dim]; output "action"; metadata in the model's metadata_props)
+            float32 [batch, obs_dim], or one input per Dict entry; output "action"; metadata
+            in the model's metadata_props)
             or .pt (TorchScript, deprecated: a FutureWarning says so). Its folder is created if
             needed. None: policy.onnx in the run directory, beside the checkpoint it came from.
 
@@ -184,7 +216,11 @@ def export_policy(run_dir: str | Path, out: str | Path | None = None) -> Path:
     env.close()
     if not isinstance(env.action_space, Box | Discrete):
         raise ValueError(f"cannot export a policy for the action space {env.action_space}.")
-    policy = DeterministicPolicy(ac, env.action_space).eval().requires_grad_(False)
+    space = env.observation_space
+    keys = list(space.spaces) if isinstance(space, Dict) else None
+    if keys is not None and suffix == ".pt":
+        raise ValueError(f"cannot export {run_dir} to {out}: a Dict observation exports to .onnx")
+    policy = DeterministicPolicy(ac, env.action_space, keys).eval().requires_grad_(False)
     metadata = dict(
         env_id=config.get("env_id"),
         env_kwargs=config.get("env_kwargs") or {},
@@ -195,10 +231,16 @@ def export_policy(run_dir: str | Path, out: str | Path | None = None) -> Path:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".onnx":
-        write_onnx(policy, env.observation_space.shape[0], out, metadata)
+        write_onnx(policy, space, out, metadata)
     else:
         write_torchscript(policy, out, metadata)
     return out
+
+
+def onnx_inputs(path: Path) -> list[str]:
+    import onnx
+
+    return [i.name for i in onnx.load(path, load_external_data=False).graph.input]
 
 
 USAGE = {
@@ -228,7 +270,12 @@ def main(argv: list[str] | None = None) -> None:
         out = export_policy(args.run_dir, args.out)
     except (ValueError, OSError) as e:
         parser.exit(2, f"{parser.prog}: error: {one_line(e)}\n")
-    print(f"Wrote {out}: {USAGE[out.suffix.lower()].format(out=str(out))}")
+    usage = USAGE[out.suffix.lower()].format(out=str(out))
+    if out.suffix.lower() == ".onnx" and (inputs := onnx_inputs(out)) != [INPUT_NAME]:
+        usage = usage.replace(
+            "{'obs': obs}", "{" + ", ".join(f"{k!r}: obs[{k!r}]" for k in inputs) + "}"
+        )
+    print(f"Wrote {out}: {usage}")
 
 
 if __name__ == "__main__":

@@ -147,6 +147,24 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
                 writer.append_data(frame)
 
 
+def beside(frame: np.ndarray, obs) -> np.ndarray:
+    """The env's frame with, to its right, each image of a Dict observation (what the policy
+    saw), scaled up by a whole factor to the frame's height at most."""
+    images = (
+        [v for v in obs.values() if v.dtype == np.uint8 and v.ndim == 3]
+        if isinstance(obs, dict)
+        else []
+    )
+    parts = [frame]
+    for image in images:
+        scale = max(1, frame.shape[0] // image.shape[0])
+        big = image.repeat(scale, axis=0).repeat(scale, axis=1)[: frame.shape[0]]
+        big = np.broadcast_to(big, (*big.shape[:2], 3)) if big.shape[2] == 1 else big[..., :3]
+        pad = np.zeros((frame.shape[0] - big.shape[0], big.shape[1], 3), np.uint8)
+        parts.append(np.concatenate([big, pad]))
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else frame
+
+
 def run_policy(
     env: gym.Env,
     get_action: Callable[[np.ndarray], np.ndarray | int],
@@ -170,8 +188,9 @@ def run_policy(
         seed: Seed of the first episode's reset.
 
         video: A .gif or .mp4 file to write the first `video_episodes` episodes to (one frame
-            after each reset and after each step), at env.metadata["render_fps"] frames per
-            second; None for no video.
+            after each reset and after each step; beside it, the images of a Dict observation,
+            what the policy saw), at env.metadata["render_fps"] frames per second; None for no
+            video.
 
         video_episodes: How many of the first episodes go into the video.
 
@@ -199,7 +218,7 @@ def run_policy(
         record = video is not None and i < video_episodes
         obs, info = env.reset(seed=seed + i)
         if record:
-            frames.append(first_frame(env) if i == 0 else env.render())
+            frames.append(beside(first_frame(env) if i == 0 else env.render(), obs))
         ep_ret, ep_len, done = 0.0, 0, False
         while not done:
             obs, rew, terminated, truncated, info = env.step(get_action(obs))
@@ -207,7 +226,7 @@ def run_policy(
             ep_len += 1
             done = terminated or truncated or (max_ep_len is not None and ep_len >= max_ep_len)
             if record:
-                frames.append(env.render())
+                frames.append(beside(env.render(), obs))
         returns.append(ep_ret)
         lengths.append(ep_len)
         if "is_success" in info:

@@ -1,0 +1,259 @@
+"""ArmReach-v1's obs_mode="pixels" and ppo() on Dict observations: the camera, the CNN, the
+buffer, the normalizer, resume, export, MPI (docs: Environments, "Pixels"; Algorithm, "Pixels").
+
+Real PyBullet renders, real torch, real onnxruntime, real mpirun; tiny images (40 x 40) keep it
+quick.
+"""
+
+import json
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.spaces import Box, Dict
+
+import core
+import envs  # noqa: F401  (registers ArmReach-v1)
+import ppo
+from envs.camera import box_corners
+from envs.robots import PRESETS
+from tests.helpers import assert_ok, run, run_mpi
+from tests.test_export import deploy
+from tests.test_ppo import read_progress
+from utils import export, test_policy
+
+SIZE = 40
+PIXELS = dict(obs_mode="pixels", image_size=SIZE)
+
+
+def make(robot="kuka_iiwa", **kwargs):
+    return gym.make("ArmReach-v1", robot=robot, **PIXELS, **kwargs)
+
+
+def train(run_dir, epochs=2, **kwargs):
+    return ppo.ppo(
+        lambda: make(),
+        epochs=epochs,
+        steps_per_epoch=200,
+        envs_per_proc=4,
+        quiet=True,
+        logger_kwargs=dict(output_dir=str(run_dir)),
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def pixel_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("pixels") / "pixels_s0"
+    train(run_dir)
+    return run_dir
+
+
+@pytest.mark.parametrize("robot", sorted(PRESETS))
+def test_the_observation_is_an_image_and_proprioception_and_never_the_target(robot):
+    env = make(robot)
+    obs, info = env.reset(seed=0)
+    n = len(env.unwrapped.joints)
+    assert env.observation_space == Dict(
+        pixels=Box(0, 255, (SIZE, SIZE, 3), np.uint8), state=env.observation_space["state"]
+    )
+    assert obs["pixels"].dtype == np.uint8 and obs["pixels"].shape == (SIZE, SIZE, 3)
+    assert obs["state"].shape == (2 * n + 3,)  # joint positions, velocities, end effector
+    np.testing.assert_array_equal(obs["state"], info["state"][: 2 * n + 3])
+    # The same arm with the target elsewhere: the state is the same, only the image changes.
+    unwrapped = env.unwrapped
+    moved = unwrapped.target_low + 0.9 * (unwrapped.target_high - unwrapped.target_low)
+    unwrapped.target_pos, unwrapped._target = moved, tuple(moved)
+    again, info_again = unwrapped._observe(False)
+    np.testing.assert_array_equal(again["state"], obs["state"])
+    assert not np.array_equal(again["pixels"], obs["pixels"])
+    assert not np.isin(np.float32(moved), again["state"]).any()
+    np.testing.assert_allclose(info_again["state"][2 * n + 3 : 2 * n + 6], moved, atol=1e-6)
+    env.close()
+
+
+@pytest.mark.parametrize("robot", sorted(PRESETS))
+def test_the_default_camera_sees_the_target_ball_anywhere_in_the_box(robot):
+    env = make(robot)
+    unwrapped = env.unwrapped
+    env.reset(seed=0)
+    radius = unwrapped.success_distance
+    corners = box_corners(unwrapped.target_low - radius, unwrapped.target_high + radius)
+    assert len(unwrapped.camera.outside(corners)) == 0
+    for corner in box_corners(unwrapped.target_low, unwrapped.target_high):
+        unwrapped.target_pos = corner
+        image = unwrapped.camera.image().astype(int)
+        red = (image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 80)
+        dark = image.sum(axis=-1) < 100  # its shadow on the floor
+        assert red.any() and dark.any(), f"{robot}: the ball or its shadow at {corner} is unseen"
+    env.close()
+
+
+def test_state_mode_is_unchanged_by_the_pixel_options():
+    state = gym.make("ArmReach-v1")
+    assert isinstance(state.observation_space, Box) and state.unwrapped.camera is None
+    pixels = make()
+    for seed in range(3):
+        obs, info = state.reset(seed=seed)
+        pixel_obs, pixel_info = pixels.reset(seed=seed)
+        np.testing.assert_array_equal(obs, pixel_info["state"])
+        act = state.action_space.sample()
+        np.testing.assert_array_equal(state.step(act)[0], pixels.step(act)[4]["state"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(obs_mode="pixel"), "obs_mode='pixel' is unknown"),
+        (dict(obs_mode="pixels", goal="pose"), "use goal='position' with pixels"),
+        (dict(obs_mode="pixels", image_size=4), "image_size=4 must be"),
+        (dict(obs_mode="pixels", camera_fov=200), "camera_fov=200 must be"),
+        (dict(obs_mode="pixels", camera_position=[5, 5, 5], camera_target=[9, 9, 9]), "not see"),
+        (dict(obs_mode="pixels", camera_position=[1, 2]), "camera_position=[1, 2] must be 3"),
+    ],
+)  # fmt: skip
+def test_a_wrong_pixel_option_is_one_line_that_names_it(kwargs, words):
+    with pytest.raises(ValueError, match="^[^\n]*$") as error:
+        gym.make("ArmReach-v1", **kwargs)
+    assert words in str(error.value)
+
+
+def test_images_reach_the_cnn_as_floats_in_0_1_and_the_buffer_as_uint8():
+    env = make()
+    space = env.observation_space
+    ac = core.CNNActorCritic(space, env.action_space, normalize_obs=True)
+    seen = []
+    first_conv = ac.pi.mu_net[0].cnns["pixels"][0]
+    first_conv.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    obs, _ = env.reset(seed=0)
+    batch = core.stack_obs([obs, obs])
+    ac.step(batch)
+    image = seen[0]
+    assert image.dtype == torch.float32 and image.shape == (2, 3, SIZE, SIZE)
+    expected = torch.as_tensor(obs["pixels"]).permute(2, 0, 1).float() / 255
+    torch.testing.assert_close(image[0], expected)
+
+    buf = core.PPOBuffer(space, env.action_space.shape, size=2, num_envs=2)
+    for _ in range(2):
+        buf.store(ac.normalize(batch), np.zeros((2, 7)), np.zeros(2), np.zeros(2), np.zeros(2))
+    buf.finish_path(0)
+    buf.finish_path(1)
+    data = buf.get()
+    images = data["obs"]["pixels"]
+    assert images.dtype == np.uint8 and images.shape == (4, SIZE, SIZE, 3)
+    np.testing.assert_array_equal(images[0], obs["pixels"])
+    assert data["obs"]["state"].dtype == np.float32
+
+
+def test_the_normalizer_sees_the_vectors_and_never_an_image(pixel_run):
+    ac, env, _ = test_policy.load_actor_critic(pixel_run)
+    critic = json.loads((pixel_run / "config.json").read_text())
+    assert critic["privileged_critic"] is True
+    n_state = env.observation_space["state"].shape[0]
+    n_critic = ac.critic_dim
+    assert n_critic == n_state + 6  # the full state: the proprioception, the target, the offset
+    assert ac.obs_rms.mean.shape == (n_state + n_critic,)
+    assert sorted(ac.obs_rms.slices) == ["critic", "state"]
+    obs, _ = env.reset(seed=0)
+    normalized = ac.normalize(obs)
+    assert normalized["pixels"] is obs["pixels"]
+    assert ac.obs_rms.count > 0
+
+
+def test_the_actor_reads_pixels_and_state_and_the_critic_the_privileged_state(pixel_run):
+    ac, env, _ = test_policy.load_actor_critic(pixel_run)
+    assert ac.pi.mu_net[0].image_keys == ["pixels"] and ac.pi.mu_net[0].vector_keys == ["state"]
+    assert ac.v.v_net[0].image_keys == [] and ac.v.v_net[0].vector_keys == ["critic"]
+    obs, _ = env.reset(seed=0)
+    assert ac.act(obs, deterministic=True).shape == env.action_space.shape  # no critic key needed
+
+
+def test_a_symmetric_critic_has_its_own_cnn(tmp_path):
+    ac = train(tmp_path / "sym", epochs=1, privileged_critic=False)
+    assert ac.critic_dim == 0 and ac.v.v_net[0].image_keys == ["pixels"]
+    assert ac.v.v_net[0].cnns["pixels"] is not ac.pi.mu_net[0].cnns["pixels"]
+
+
+def test_a_dict_run_resumes_from_its_checkpoint(tmp_path):
+    train(tmp_path, epochs=2)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    ac = train(tmp_path, epochs=2, resume=str(tmp_path))  # nothing left: the checkpoint's networks
+    for key, value in ac.state_dict().items():
+        torch.testing.assert_close(value, saved["ac"][key])
+    ac = train(tmp_path, epochs=3, resume=str(tmp_path))
+    _, rows = read_progress(tmp_path)
+    assert [r["Epoch"] for r in rows] == [0, 1, 2]
+    assert rows[-1]["TotalEnvInteracts"] == 800  # the warm-up's 200, then 3 epochs
+    assert ac.obs_rms.count.item() == 800  # the vectors' statistics went on from the checkpoint
+    first_conv = "pi.mu_net.0.cnns.pixels.0.weight"  # trained on: it changed
+    assert not torch.equal(ac.state_dict()[first_conv], saved["ac"][first_conv])
+
+
+def test_onnx_export_takes_the_image_and_the_state_and_matches_get_action(pixel_run, tmp_path):
+    out = export.export_policy(pixel_run, tmp_path / "policy.onnx")
+    session, metadata = deploy.load_policy(out)
+    assert [i.name for i in session.get_inputs()] == ["pixels", "state"]
+    assert metadata["env_kwargs"]["obs_mode"] == "pixels"
+    env, get_action = test_policy.load_policy_and_env(pixel_run)
+    obs, _ = env.reset(seed=0)
+    for _ in range(20):
+        action = get_action(obs)
+        np.testing.assert_allclose(deploy.policy_action(session, obs, False), action, atol=1e-5)
+        obs, *_ = env.step(action)
+    stats = deploy.control_loop(
+        lambda o: deploy.policy_action(session, o, False), deploy.make_env(metadata), 1,
+        realtime=False, verbose=False,
+    )  # fmt: skip
+    assert stats["lengths"] == [50]
+
+
+def test_the_video_shows_what_the_policy_saw_beside_the_scene(pixel_run, tmp_path):
+    env, get_action = test_policy.load_policy_and_env(pixel_run, render_mode="rgb_array")
+    frame = env.unwrapped.render()
+    obs, _ = env.reset(seed=0)
+    both = test_policy.beside(env.render(), obs)
+    scale = frame.shape[0] // SIZE
+    assert both.shape == (frame.shape[0], frame.shape[1] + SIZE * scale, 3)
+    seen = both[: SIZE * scale : scale, frame.shape[1] :: scale]
+    np.testing.assert_array_equal(seen, obs["pixels"])
+
+
+@pytest.mark.parametrize(
+    "space, words",
+    [
+        (Dict(pixels=Box(0, 255, (3, 64, 64), np.uint8)), "channel-first"),
+        (Dict(pixels=Box(0, 255, (16, 16, 3), np.uint8)), "16x16 image"),
+        (Dict(pixels=Box(0, 1, (64, 64, 3), np.float32)), "flatten it, or make an image uint8"),
+        (Dict(goal=gym.spaces.Discrete(3)), "flat Boxes"),
+    ],
+)
+def test_a_dict_space_ppo_cannot_take_is_one_line(space, words):
+    with pytest.raises(ValueError, match="^[^\n]*$") as error:
+        ppo.check_spaces(space, Box(-1, 1, (2,)))
+    assert words in str(error.value)
+
+
+def test_an_image_that_is_not_what_the_space_says_is_one_line():
+    space = Dict(pixels=Box(0, 255, (40, 40, 3), np.uint8))
+    with pytest.raises(ValueError, match="observation 'pixels' is float32 of shape") as error:
+        ppo.check_observation({"pixels": np.zeros((40, 40, 3), np.float32)}, space)
+    assert "\n" not in str(error.value)
+
+
+def test_one_epoch_of_pixel_training_runs_under_mpirun_np_2(tmp_path):
+    result = run_mpi(
+        2,
+        ["ppo.py", "--env", "ArmReach-v1", "--env_kwargs", "obs_mode=pixels", f"image_size={SIZE}",
+         "--epochs", "1", "--steps", "400", "--envs_per_proc", "4", "--data_dir", str(tmp_path),
+         "--exp_name", "px", "--quiet"],
+    )  # fmt: skip
+    assert_ok(result)
+    rows = (tmp_path / "px" / "px_s0" / "progress.txt").read_text().splitlines()
+    assert len(rows) == 2 and (tmp_path / "px" / "px_s0" / "checkpoint.pt").exists()
+    result = run(
+        [sys.executable, "-m", "utils.test_policy", str(tmp_path / "px" / "px_s0"), "-n", "2"]
+    )
+    assert_ok(result)
+    assert "SuccessRate" in result.stdout
