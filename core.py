@@ -67,20 +67,35 @@ def mlp(sizes, activation, output_activation=nn.Identity) -> nn.Sequential:
 
 
 def cnn(channels: int) -> nn.Sequential:
-    """Three convolutions (16, 32, 32 filters; kernels 8, 4, 3; strides 4, 2, 1), the Nature DQN
-    network at half width: it sees 36 x 36 pixels or more (docs/algorithm.md, "Pixels")."""
+    """Three convolutions (16 filters each; strides 2, 2, 1) and a spatial softmax: 2 numbers
+    per filter, the expected image coordinates of what it responds to (Levine et al. 2016). A
+    reach needs where things are: docs/algorithm.md, "Pixels", measures it against flattening."""
     return nn.Sequential(
-        nn.Conv2d(channels, 16, 8, stride=4),
+        nn.Conv2d(channels, 16, 4, stride=2, padding=1),
         nn.ReLU(),
-        nn.Conv2d(16, 32, 4, stride=2),
+        nn.Conv2d(16, 16, 3, stride=2, padding=1),
         nn.ReLU(),
-        nn.Conv2d(32, 32, 3, stride=1),
-        nn.ReLU(),
-        nn.Flatten(),
+        nn.Conv2d(16, 16, 3, stride=1, padding=1),
+        SpatialSoftmax(),
     )
 
 
-CNN_MIN_SIZE = 36
+class SpatialSoftmax(nn.Module):
+    """(batch, channels, h, w) -> (batch, 2 * channels): per channel, the softmax over its map's
+    positions, and under it the expected x and y, each in [-1, 1]."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = features.shape
+        weights = torch.softmax(features.reshape(batch, channels, -1), dim=-1)
+        weights = weights.reshape(batch, channels, height, width)
+        ys = torch.linspace(-1.0, 1.0, height, device=features.device)
+        xs = torch.linspace(-1.0, 1.0, width, device=features.device)
+        expected_y = (weights.sum(dim=3) * ys).sum(dim=2)
+        expected_x = (weights.sum(dim=2) * xs).sum(dim=2)
+        return torch.cat([expected_x, expected_y], dim=1)
+
+
+CNN_MIN_SIZE = 8
 
 
 class DictEncoder(nn.Module):
@@ -113,11 +128,14 @@ def orthogonal_init(ac: nn.Module) -> None:
     """CleanRL's and Stable-Baselines3's initialization: orthogonal weights, zero biases, gain
     sqrt(2) in hidden layers (convolutions included), 0.01 on the policy's output (the first
     actions stay near the mean of zero, so early exploration comes from the std alone) and 1 on
-    the value's."""
+    the value's (and on an actor's state head, CNNActorCritic's: its output is a guess too)."""
     for net, output_gain in [(ac.pi, 0.01), (ac.v, 1.0)]:
-        layers = [m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
-        for layer in layers:
-            gain = output_gain if layer is layers[-1] else np.sqrt(2)
+        head = getattr(net, "state_head", None)
+        layers = [
+            m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv2d) and m is not head
+        ]
+        for layer in layers + ([head] if head is not None else []):
+            gain = output_gain if layer is layers[-1] else 1.0 if layer is head else np.sqrt(2)
             nn.init.orthogonal_(layer.weight, gain=gain)
             nn.init.zeros_(layer.bias)
 
@@ -309,7 +327,15 @@ class CNNActorCritic(MLPActorCritic):
                 f"CNNActorCritic handles Box or Discrete action spaces, got {action_space}."
             )
         self.v = MLPCritic(v_encoder.out_dim, hidden_sizes, activation, encoder=v_encoder)
+        if self.critic_dim:
+            # Part of the actor (its optimizer steps it), used by ppo()'s state_loss_coef only.
+            self.pi.state_head = nn.Linear(pi_encoder.out_dim, self.critic_dim)
         self.obs_rms = DictRunningMeanStd(observation_space) if normalize_obs else None
+
+    def predict_state(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The actor's guess of the privileged state (CRITIC_KEY, as normalized) from what the
+        actor reads: a linear map of its encoder's features."""
+        return self.pi.state_head(self.pi.mu_net[0](obs))
 
     def normalize(self, obs: dict) -> dict:
         if self.obs_rms is None:

@@ -66,7 +66,7 @@ from utils.test_policy import policy_function, run_policy
 
 # ppo()'s arguments that update() takes, as they are.
 UPDATE_ARGUMENTS = ("clip_ratio", "loss", "train_pi_iters", "train_v_iters", "minibatches",
-                    "target_kl", "max_grad_norm")  # fmt: skip
+                    "target_kl", "max_grad_norm", "state_loss_coef")  # fmt: skip
 EVAL_SEED = 1_000_000  # evaluation episodes reset with EVAL_SEED + i: seeds training never uses
 
 
@@ -370,6 +370,9 @@ def update(ac, optimizers, data, beta, *, clip_ratio, loss, **steps) -> dict:
     with torch.no_grad():
         pi_l_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
         v_l_old = compute_loss_v(ac, data).item()
+        state = (
+            {"LossState": compute_loss_state(ac, data).item()} if steps["state_loss_coef"] else {}
+        )
     entropy = pi_diagnostics(ac, data, clip_ratio)["ent"]
     stop_iter = take_gradient_steps(
         ac, optimizers, data, clip_ratio=clip_ratio, loss=loss, beta=beta, **steps
@@ -387,6 +390,7 @@ def update(ac, optimizers, data, beta, *, clip_ratio, loss, **steps) -> dict:
         DeltaLossPi=loss_pi - pi_l_old,
         DeltaLossV=loss_v - v_l_old,
         StopIter=stop_iter,
+        **state,
     )
 
 
@@ -405,6 +409,13 @@ def compute_loss_pi(ac, data, clip_ratio: float, loss: str = "clip", beta: float
         clip_adv = torch.clamp(ratio, 1 - clip_ratio, 1 + clip_ratio) * adv
         return -(torch.min(ratio * adv, clip_adv)).mean(), approx_kl
     return -(ratio * adv).mean() + beta * approx_kl, approx_kl
+
+
+def compute_loss_state(ac, data):
+    """Mean squared error of the actor's guess of the privileged state against that state (both
+    normalized): a supervised signal that teaches the actor's CNN where things are."""
+    obs = data["obs"]
+    return ((ac.predict_state(obs) - obs[core.CRITIC_KEY]) ** 2).mean()
 
 
 def compute_loss_v(ac, data):
@@ -439,6 +450,7 @@ def take_gradient_steps(
     loss="clip",
     beta=1.0,
     max_grad_norm=0.0,
+    state_loss_coef=0.0,
 ) -> int:
     """Gradient steps on the policy and the value function: train_pi_iters (train_v_iters)
     passes over the data, each cut into `minibatches` minibatches. Returns the number of policy
@@ -466,6 +478,8 @@ def take_gradient_steps(
         if not (pi_on or v_on):
             break
         loss_pi, kl = compute_loss_pi(ac, batch, clip_ratio, loss, beta) if pi_on else (zero, zero)
+        if pi_on and state_loss_coef > 0:
+            loss_pi = loss_pi + state_loss_coef * compute_loss_state(ac, batch)
         loss_v = compute_loss_v(ac, batch) if v_on else zero
         (loss_pi + loss_v).backward()
         flat[-1] = kl.detach()
@@ -529,9 +543,12 @@ def evaluate(eval_env: gym.Env, get_action, episodes: int, due: bool, reports_su
     return dict(EvalEpRet=returns, EvalSuccessRate=success_rate, EvalTime=time.time() - start)
 
 
-def log_epoch(logger, progress: Progress, reports_success, evaluated, loss, steps_per_sec) -> None:
-    """One row of progress.txt: Spinning Up's columns, then ours (KLBeta with the penalty loss,
-    Eval... with evaluation). Collective (statistics over ranks)."""
+def log_epoch(
+    logger, progress: Progress, reports_success, evaluated, loss, state_loss, steps_per_sec
+) -> None:
+    """One row of progress.txt: Spinning Up's columns, then ours (LossState with the actor's
+    state loss, KLBeta with the penalty loss, Eval... with evaluation). Collective (statistics
+    over ranks)."""
     logger.log_tabular("Epoch", progress.epoch)
     logger.log_tabular("EpRet", with_min_and_max=True)
     logger.log_tabular("EpLen", average_only=True)
@@ -542,6 +559,8 @@ def log_epoch(logger, progress: Progress, reports_success, evaluated, loss, step
     for key in ["LossPi", "LossV", "DeltaLossPi", "DeltaLossV", "Entropy", "KL", "ClipFrac"]:
         logger.log_tabular(key, average_only=True)
     logger.log_tabular("StopIter", average_only=True)
+    if state_loss:
+        logger.log_tabular("LossState", average_only=True)
     if loss == "penalty":
         logger.log_tabular("KLBeta", progress.kl_beta)
     if evaluated:
@@ -637,6 +656,7 @@ def ppo(
     warmup_normalizers=True,
     ortho_init=True,
     privileged_critic=True,
+    state_loss_coef=1.0,
     eval_freq=0,
     eval_episodes=50,
     resume=None,
@@ -698,6 +718,8 @@ def ppo(
             (Spinning Up: PyTorch's default).
         privileged_critic (bool): Where a Dict-observation env gives its full state in
             ``info["state"]``, the critic learns from that instead (an asymmetric critic).
+        state_loss_coef (float): Weight of the actor's auxiliary loss of guessing that state
+            from its own inputs (with privileged_critic); 0 turns it off.
         eval_freq (int): Epochs between evaluations of the deterministic policy on seeds that
             training never uses; 0 turns evaluation off.
         eval_episodes (int): Episodes per evaluation, over all ranks.
@@ -767,6 +789,8 @@ def ppo(
         # deterministic: the Gaussian's mean
         get_action = policy_function(ac, envs.action_space, deterministic=True)
         settings = {name: config[name] for name in UPDATE_ARGUMENTS}
+        if not envs.critic_state:
+            settings["state_loss_coef"] = 0.0  # no privileged state to guess
 
         progress = Progress(kl_beta=kl_beta)
         if checkpoint is None:
@@ -813,7 +837,11 @@ def ppo(
             progress.elapsed_time = time.time() - start_time
             steps_per_sec = steps_per_epoch / (time.time() - epoch_start)
             # collective: the statistics of every column over the ranks
-            log_epoch(logger, progress, envs.reports_success, eval_freq > 0, loss, steps_per_sec)
+            state_loss = settings["state_loss_coef"] > 0
+            log_epoch(
+                logger, progress, envs.reports_success, eval_freq > 0, loss, state_loss,
+                steps_per_sec,
+            )  # fmt: skip
             if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
                 # collective: every rank's random generators, gathered to rank 0
                 save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)

@@ -12,8 +12,12 @@ the ratio measures the env's own Python overhead (action checks, observation, re
 the rest of reset) and nothing else.
 The two alternate in chunks of 1000 steps so that machine noise hits both alike, ``--repeats``
 times; the table shows the medians.
+pixels: for every shipped arm, ``gymnasium.make("ArmReach-v1", robot=ARM, obs_mode="pixels")``
+(the camera image at its default size, each step) against the same arm with
+``obs_mode="state"``, alternating in the same way, with the same random actions; the ratio of
+their steps/s (goal: at least 0.25).
 
-    python bench/env_speed.py [--steps 20000] [--repeats 3]
+    python bench/env_speed.py [--steps 20000] [--repeats 3] [--pixel_steps 5000]
 """
 
 import argparse
@@ -38,6 +42,7 @@ from envs.arm_reach import (  # noqa: E402
     SUBSTEPS,
     TIME_STEP,
 )
+from envs.robots import PRESETS  # noqa: E402
 
 CHUNK = 1000
 
@@ -65,9 +70,11 @@ def make_workload(steps: int, seed: int) -> tuple[np.ndarray, dict[int, list], l
     return actions, starts, targets
 
 
-def env_runner(actions: np.ndarray, seed: int) -> tuple[Callable[[int, int], float], Callable]:
+def env_runner(
+    actions: np.ndarray, seed: int, env_id: str = "ArmReach-v0", **kwargs
+) -> tuple[Callable[[int, int], float], Callable]:
     """A function that times env steps for `actions[lo:hi]` (resets included), and a closer."""
-    env = gym.make("ArmReach-v0")
+    env = gym.make(env_id, **kwargs)
     env.reset(seed=seed)
 
     def run(lo: int, hi: int) -> float:
@@ -120,39 +127,74 @@ def raw_runner(
     return run, client.disconnect
 
 
+def alternate(runners: list, steps: int) -> list[float]:
+    """Steps/s of each (run, close) pair, measured in alternating chunks of CHUNK steps."""
+    times = [0.0] * len(runners)
+    for lo in range(0, steps, CHUNK):
+        hi = min(lo + CHUNK, steps)
+        for i, (run, _) in enumerate(runners):
+            times[i] += run(lo, hi)
+    for _, close in runners:
+        close()
+    return [steps / t for t in times]
+
+
+def pixel_rows(steps: int, repeats: int) -> tuple[list[list[str]], dict]:
+    """For each shipped arm: ArmReach-v1 with obs_mode="state" and "pixels", side by side."""
+    rows, data = [], {}
+    for robot in sorted(PRESETS):
+        n = len(gym.make("ArmReach-v1", robot=robot).action_space.low)
+        actions = np.random.default_rng(0).uniform(-1, 1, (steps, n)).astype(np.float32)
+        rates = []
+        for _ in range(repeats):
+            runners = [
+                env_runner(actions, 0, "ArmReach-v1", robot=robot, obs_mode=mode)
+                for mode in ("state", "pixels")
+            ]
+            rates.append(alternate(runners, steps))
+        state, pixels = (statistics.median(r[i] for r in rates) for i in range(2))
+        data[robot] = dict(state_steps_per_s=state, pixel_steps_per_s=pixels)
+        size = gym.make("ArmReach-v1", robot=robot, obs_mode="pixels").observation_space
+        side = size["pixels"].shape[0]
+        rows += [
+            [f"ArmReach-v1 {robot}, obs_mode=state", f"{state:.0f}", f"{1e6 / state:.1f}"],
+            [f"ArmReach-v1 {robot}, obs_mode=pixels ({side}x{side})", f"{pixels:.0f}",
+             f"{1e6 / pixels:.1f}"],
+            [f"ratio pixels / state, {robot} (goal >= 0.25)", f"{pixels / state:.2f}", ""],
+        ]  # fmt: skip
+    return rows, data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20000, help="control steps per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="alternating env/raw measurements")
+    parser.add_argument(
+        "--pixel_steps", type=int, default=5000, help="steps per pixels/state measurement and arm"
+    )
     add_out_argument(parser, "env_speed")
     args = parser.parse_args()
-    if args.steps < 1 or args.repeats < 1:
+    if min(args.steps, args.repeats, args.pixel_steps) < 1:
         raise ValueError(
-            f"--steps={args.steps} and --repeats={args.repeats} must both be at least 1."
+            f"--steps={args.steps}, --repeats={args.repeats} and --pixel_steps="
+            f"{args.pixel_steps} must all be at least 1."
         )
 
     actions, starts, targets = make_workload(args.steps, seed=0)
     env_rates, raw_rates = [], []
     for _ in range(args.repeats):
-        run_env, close_env = env_runner(actions, seed=0)
-        run_raw, close_raw = raw_runner(starts, targets)
-        env_time = raw_time = 0.0
         # Alternate in chunks so that a change of machine speed during a run hits both alike.
-        for lo in range(0, args.steps, CHUNK):
-            hi = min(lo + CHUNK, args.steps)
-            env_time += run_env(lo, hi)
-            raw_time += run_raw(lo, hi)
-        close_env()
-        close_raw()
-        env_rates.append(args.steps / env_time)
-        raw_rates.append(args.steps / raw_time)
+        env, raw = alternate([env_runner(actions, seed=0), raw_runner(starts, targets)], args.steps)
+        env_rates.append(env)
+        raw_rates.append(raw)
     env_rate, raw_rate = statistics.median(env_rates), statistics.median(raw_rates)
+    pixels, pixel_data = pixel_rows(args.pixel_steps, args.repeats)
 
     report(
         "env_speed",
         sys.argv[1:],
         args.out,
-        title=f"ArmReach-v0 env speed: {SUBSTEPS} substeps of {TIME_STEP * 1000:g} ms per step, "
+        title=f"Env speed: {SUBSTEPS} substeps of {TIME_STEP * 1000:g} ms per step, "
         f"median of {args.repeats}",
         columns=["measurement", "steps/s", "us/step"],
         rows=[
@@ -167,8 +209,9 @@ def main() -> None:
                 f"{1e6 / raw_rate:.1f}",
             ],
             ["ratio env / raw", f"{env_rate / raw_rate:.2f}", ""],
+            *pixels,
         ],  # fmt: skip
-        data=dict(env_steps_per_s=env_rate, raw_steps_per_s=raw_rate),
+        data=dict(env_steps_per_s=env_rate, raw_steps_per_s=raw_rate, pixels=pixel_data),
     )
 
 

@@ -20,8 +20,9 @@ import numpy as np
 
 from envs.bullet import connect, pybullet
 
-# A box's half-width, as a fraction of the arm's reach (R): about 5 cm for the KUKA's 1.26 m.
-LINK_HALF_WIDTH = 0.04
+# A box's half-width, as a fraction of the arm's reach (R): 2.5 cm for the KUKA's 1.26 m. Thin
+# links hide less of the target and its shadow (docs/envs.md, "Pixels").
+LINK_HALF_WIDTH = 0.02
 # Segments shorter than this (m) are left out: joints whose frames coincide.
 MIN_SEGMENT = 0.01
 DEFAULT_FOV = 50.0
@@ -98,7 +99,7 @@ class Camera:
             self._links.append(-1 if i == 0 else chain[i - 1])
             self._boxes.append(box)
         tool = client.createVisualShape(
-            pybullet.GEOM_BOX, halfExtents=[1.2 * half_width] * 3, rgbaColor=TOOL_RGBA
+            pybullet.GEOM_BOX, halfExtents=[0.5 * env.success_distance] * 3, rgbaColor=TOOL_RGBA
         )
         self._links.append(env.ee_link)
         self._boxes.append(client.createMultiBody(0, -1, tool))

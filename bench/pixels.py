@@ -1,0 +1,294 @@
+"""Learning from pixels: the documented pixel command on every shipped arm, beside
+Stable-Baselines3's MultiInputPolicy on the same env, with where each epoch's time goes.
+
+- ours: for each arm and seed, the pixel command of docs/envs.md ("Pixels"),
+
+      python ppo.py --env ArmReach-v1 --env_kwargs robot=ARM obs_mode=pixels --cpu 2 --epochs E
+
+  (E epochs and the normalizers' warm-up making `--steps`), started through this file's `--part
+  train` under mpirun, which times each epoch's collection and update (ppo.collect_epoch and
+  ppo.update, wrapped; nothing of the loop is copied) and reads each rank's RSS after every
+  epoch. The headline: the final deterministic policy on 100 episodes of unseen seeds, median
+  (range) over the seeds, and the wall-clock of a run.
+- env-only: the same envs (envs_per_proc pixel envs per rank, on as many ranks) stepped alone
+  with random actions, resets included: the steps/s collection cannot beat.
+- sb3: `stable_baselines3.PPO("MultiInputPolicy", env)` with its defaults (one env, its
+  NatureCNN, torch's default threads: both cores) for `--sb3_steps` on the same env; its steps/s
+  and its final deterministic policy on the same 100 unseen seeds.
+
+    python bench/pixels.py                                   # 3 arms x 3 seeds x 1M, SB3 200k
+    python bench/pixels.py --arms kuka_iiwa --seeds 0 --steps 6000 --sb3_steps 2000 \\
+        --final_episodes 2 --env_kwargs image_size=40         # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (  # noqa: E402
+    FINAL_EPISODES,
+    FINAL_SEED,
+    PPO_DEFAULTS,
+    STEPS_PER_EPOCH,
+    WARMUP_STEPS,
+    add_out_argument,
+    epochs_for,
+    final_success,
+    median_range,
+    report,
+    run,
+)
+from envs.robots import PRESETS  # noqa: E402
+from utils.cli import key_value  # noqa: E402
+from utils.mpi import find_mpirun  # noqa: E402
+from utils.plot import read_progress  # noqa: E402
+from utils.sweep import ppo_command  # noqa: E402
+
+RSS_MARKS = (10_000, 500_000)  # env steps at which each rank's RSS is reported
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def train_part(argv: list[str], timing: Path) -> None:
+    """Under mpirun: ppo.py's command line, each epoch's collection and update timed and each
+    rank's RSS read after it; rank r writes them to TIMING_r.json."""
+    import ppo
+    from utils.mpi import proc_id
+
+    times = dict(collect=[], update=[], rss=[])
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            result = function(*args, **kwargs)
+            times[name].append(time.perf_counter() - start)
+            if name == "update":
+                times["rss"].append(rss_mb())
+            return result
+
+        return wrapper
+
+    ppo.collect_epoch = timed("collect", ppo.collect_epoch)
+    ppo.update = timed("update", ppo.update)
+    ppo.main(argv)
+    Path(f"{timing}_{proc_id()}.json").write_text(json.dumps(times))
+
+
+def env_only_part(robot: str, env_kwargs: dict, steps: int, k: int) -> None:
+    """Under mpirun: k pixel envs per rank stepped in turn; rank 0 prints the total steps/s."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from utils.mpi import mpi_sum, proc_id
+
+    env_list = [gym.make("ArmReach-v1", robot=robot, **env_kwargs) for _ in range(k)]
+    for i, env in enumerate(env_list):
+        env.reset(seed=proc_id() * k + i)
+    rng = np.random.default_rng(proc_id())
+    actions = rng.uniform(-1, 1, (steps, k, *env_list[0].action_space.shape)).astype(np.float32)
+    start = time.perf_counter()
+    for t in range(steps):
+        for i, env in enumerate(env_list):
+            _, _, terminated, truncated, _ = env.step(actions[t, i])
+            if terminated or truncated:
+                env.reset()
+    rate = mpi_sum(steps * k / (time.perf_counter() - start))
+    if proc_id() == 0:
+        print(json.dumps(dict(steps_per_s=float(rate))))
+
+
+def sb3_part(robot: str, env_kwargs: dict, seed: int, steps: int, episodes: int) -> None:
+    """Stable-Baselines3's PPO with MultiInputPolicy and its defaults; prints steps/s and the
+    final deterministic policy's success rate."""
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    import envs  # noqa: F401
+    from utils.test_policy import run_policy
+
+    kwargs = dict(env_kwargs, robot=robot)
+    venv = make_vec_env("ArmReach-v1", n_envs=1, seed=seed, env_kwargs=kwargs)
+    model = PPO("MultiInputPolicy", venv, seed=seed, verbose=0)
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    seconds = time.perf_counter() - start
+    eval_env = gym.make("ArmReach-v1", **kwargs)
+    result = run_policy(
+        eval_env, lambda obs: model.predict(obs, deterministic=True)[0], episodes, FINAL_SEED
+    )
+    print(json.dumps(dict(steps_per_s=steps / seconds, final=result["success_rate"])))
+
+
+def run_ours(robot: str, seed: int, args: argparse.Namespace) -> dict:
+    env_kwargs = dict(args.env_kwargs, robot=robot, obs_mode="pixels")
+    with tempfile.TemporaryDirectory() as data_dir:
+        command = ppo_command(
+            "ArmReach-v1", env_kwargs, "ppo", seed, Path(data_dir), 1,
+            dict(epochs=epochs_for(args.steps), quiet=True),
+        )  # fmt: skip
+        argv = command[command.index("--env") : command.index("--cpu")]
+        argv += command[command.index("--cpu") + 2 :]  # mpirun gives the ranks
+        timing = Path(data_dir) / "timing"
+        start = time.perf_counter()
+        run([find_mpirun(), "-np", str(args.cpu), sys.executable, __file__, "--part", "train",
+             "--timing", str(timing), "--", *argv])  # fmt: skip
+        seconds = time.perf_counter() - start
+        run_dir = Path(data_dir) / "ppo" / f"ppo_s{seed}"
+        progress = read_progress(run_dir / "progress.txt")
+        timing = [json.loads(Path(f"{timing}_{r}.json").read_text()) for r in range(args.cpu)]
+        final = final_success(run_dir, args.final_episodes)
+    steps = progress["TotalEnvInteracts"]  # after each epoch; the warm-up's collection is first
+    rss = np.array([t["rss"] for t in timing])  # (ranks, epochs)
+    marks = {m: rss[:, min(np.searchsorted(steps, m), len(steps) - 1)].tolist() for m in RSS_MARKS}
+    return dict(
+        seconds=seconds,
+        final=final,
+        collect=timing[0]["collect"][1:],  # without the warm-up
+        update=timing[0]["update"],
+        steps_per_s=float(np.median(progress["StepsPerSec"][1:])),
+        rss_mb=marks,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=["train", "env_only", "sb3"], help=argparse.SUPPRESS)
+    parser.add_argument("--arms", nargs="+", default=sorted(PRESETS), choices=sorted(PRESETS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=1_000_000, help="env steps per run of ours")
+    parser.add_argument("--sb3_steps", type=int, default=200_000, help="env steps of SB3's run")
+    parser.add_argument("--sb3_arms", nargs="*", default=["kuka_iiwa"], help="arms SB3 runs on")
+    parser.add_argument("--cpu", type=int, default=2, help="MPI ranks of ours and env-only")
+    parser.add_argument("--env_steps", type=int, default=500, help="env-only steps per env")
+    parser.add_argument("--final_episodes", type=int, default=FINAL_EPISODES)
+    parser.add_argument(
+        "--env_kwargs", nargs="*", type=key_value, default=[], metavar="KEY=VALUE",
+        help="more keywords of ArmReach-v1 (obs_mode=pixels and robot are set)",
+    )  # fmt: skip
+    parser.add_argument("--robot", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--timing", type=Path, help=argparse.SUPPRESS)
+    add_out_argument(parser, "pixels")
+    args, rest = parser.parse_known_args()
+    args.env_kwargs = dict(args.env_kwargs)
+    if args.part == "train":
+        return train_part(rest[rest.index("--") + 1 :] if "--" in rest else rest, args.timing)
+    pixel_kwargs = dict(args.env_kwargs, obs_mode="pixels")
+    if args.part == "env_only":
+        return env_only_part(
+            args.robot, pixel_kwargs, args.env_steps, PPO_DEFAULTS["envs_per_proc"]
+        )
+    if args.part == "sb3":
+        return sb3_part(args.robot, pixel_kwargs, args.seed, args.sb3_steps, args.final_episodes)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+
+    def kwargs_flags() -> list[str]:
+        return ["--env_kwargs", *(f"{k}={json.dumps(v)}" for k, v in args.env_kwargs.items())]
+
+    rows, data = [], {}
+    for robot in args.arms:
+        runs = [run_ours(robot, seed, args) for seed in args.seeds]
+        env_only = json.loads(
+            run(
+                [
+                    find_mpirun(),
+                    "-np",
+                    str(args.cpu),
+                    sys.executable,
+                    __file__,
+                    "--part",
+                    "env_only",
+                    "--robot",
+                    robot,
+                    "--env_steps",
+                    str(args.env_steps),
+                    *kwargs_flags(),
+                ]
+            )
+            .strip()
+            .splitlines()[-1]  # fmt: skip
+        )["steps_per_s"]
+        # Collection steps/s over all ranks: each rank steps its share of an epoch.
+        collect_rate = STEPS_PER_EPOCH / statistics.median(t for r in runs for t in r["collect"])
+        update = statistics.median(t for r in runs for t in r["update"])
+        rss = {m: max(max(r["rss_mb"][m]) for r in runs) for m in RSS_MARKS}
+        rows.append([
+            f"ours, {robot}", median_range([r["final"] for r in runs]),
+            f"{statistics.median(r['seconds'] for r in runs):.0f}",
+            f"{statistics.median(r['steps_per_s'] for r in runs):.0f}",
+            f"{collect_rate:.0f} ({collect_rate / env_only:.2f}x env-only {env_only:.0f})",
+            f"{STEPS_PER_EPOCH / collect_rate:.2f} / {update:.2f}",
+            f"{rss[RSS_MARKS[0]]:.0f} / {rss[RSS_MARKS[1]]:.0f}",
+        ])  # fmt: skip
+        data[robot] = dict(runs=runs, env_only_steps_per_s=env_only)
+        if robot in args.sb3_arms:
+            sb3 = [
+                json.loads(
+                    run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--part",
+                            "sb3",
+                            "--robot",
+                            robot,
+                            "--seed",
+                            str(seed),
+                            "--sb3_steps",
+                            str(args.sb3_steps),
+                            "--final_episodes",
+                            str(args.final_episodes),
+                            *kwargs_flags(),
+                        ]
+                    )
+                    .strip()
+                    .splitlines()[-1]
+                )  # fmt: skip
+                for seed in args.seeds
+            ]
+            rows.append([
+                f"sb3 MultiInputPolicy, {robot}", median_range([r["final"] for r in sb3]),
+                f"{args.sb3_steps / statistics.median(r['steps_per_s'] for r in sb3):.0f}",
+                f"{statistics.median(r['steps_per_s'] for r in sb3):.0f}", "", "", "",
+            ])  # fmt: skip
+            data[robot]["sb3"] = sb3
+
+    budget = f"{args.steps // 1000}k"
+    report(
+        "pixels",
+        sys.argv[1:],
+        args.out,
+        title=f"ArmReach-v1 obs_mode=pixels: ours {budget} env steps on {args.cpu} ranks, SB3 "
+        f"{args.sb3_steps // 1000}k; seeds {args.seeds}",
+        columns=[
+            "run",
+            f"final success, {args.final_episodes} unseen episodes: median (range)",
+            "wall-clock per run (s)",
+            "training steps/s",
+            "collection steps/s (vs env-only)",
+            "per epoch: collection / update (s)",
+            f"RSS per rank at {RSS_MARKS[0] // 1000}k / {RSS_MARKS[1] // 1000}k steps (MB)",
+        ],
+        rows=rows,
+        notes=f"ours: {budget} steps including the normalizers' warm-up ({WARMUP_STEPS}); "
+        "an epoch is steps_per_epoch env steps over all ranks.",
+        data=data,
+    )
+
+
+if __name__ == "__main__":
+    main()
