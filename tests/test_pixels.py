@@ -224,7 +224,7 @@ def test_the_video_shows_what_the_policy_saw_beside_the_scene(pixel_run, tmp_pat
     "space, words",
     [
         (Dict(pixels=Box(0, 255, (3, 64, 64), np.uint8)), "channel-first"),
-        (Dict(pixels=Box(0, 255, (16, 16, 3), np.uint8)), "16x16 image"),
+        (Dict(pixels=Box(0, 255, (6, 6, 3), np.uint8)), "6x6 image"),
         (Dict(pixels=Box(0, 1, (64, 64, 3), np.float32)), "flatten it, or make an image uint8"),
         (Dict(goal=gym.spaces.Discrete(3)), "flat Boxes"),
     ],
