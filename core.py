@@ -113,6 +113,7 @@ class DictEncoder(nn.Module):
             self.out_dim = self(sample).shape[-1]
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The features; also kept as `last_features` (for CNNActorCritic.predict_state)."""
         first = self.image_keys[0] if self.image_keys else self.vector_keys[0]
         batch_shape = obs[first].shape[:-3] if self.image_keys else obs[first].shape[:-1]
         features = []
@@ -121,7 +122,8 @@ class DictEncoder(nn.Module):
             features.append(self.cnns[key](image.float() / 255.0))
         for key in self.vector_keys:
             features.append(obs[key].reshape(-1, obs[key].shape[-1]).float())
-        return torch.cat(features, dim=-1).reshape(*batch_shape, -1)
+        self.last_features = torch.cat(features, dim=-1).reshape(*batch_shape, -1)
+        return self.last_features
 
 
 def orthogonal_init(ac: nn.Module) -> None:
@@ -332,10 +334,11 @@ class CNNActorCritic(MLPActorCritic):
             self.pi.state_head = nn.Linear(pi_encoder.out_dim, self.critic_dim)
         self.obs_rms = DictRunningMeanStd(observation_space) if normalize_obs else None
 
-    def predict_state(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The actor's guess of the privileged state (CRITIC_KEY, as normalized) from what the
-        actor reads: a linear map of its encoder's features."""
-        return self.pi.state_head(self.pi.mu_net[0](obs))
+    def predict_state(self) -> torch.Tensor:
+        """The actor's guess of the privileged state (CRITIC_KEY, as normalized) for the batch of
+        its last forward pass: a linear map of its encoder's features, not computed again."""
+        encoder = (self.pi.mu_net if hasattr(self.pi, "mu_net") else self.pi.logits_net)[0]
+        return self.pi.state_head(encoder.last_features)
 
     def normalize(self, obs: dict) -> dict:
         if self.obs_rms is None:

@@ -413,9 +413,10 @@ def compute_loss_pi(ac, data, clip_ratio: float, loss: str = "clip", beta: float
 
 def compute_loss_state(ac, data):
     """Mean squared error of the actor's guess of the privileged state against that state (both
-    normalized): a supervised signal that teaches the actor's CNN where things are."""
-    obs = data["obs"]
-    return ((ac.predict_state(obs) - obs[core.CRITIC_KEY]) ** 2).mean()
+    normalized): a supervised signal that teaches the actor's CNN where things are. The guess
+    reads the features of the actor's last forward pass: call it right after compute_loss_pi
+    on the same data."""
+    return ((ac.predict_state() - data["obs"][core.CRITIC_KEY]) ** 2).mean()
 
 
 def compute_loss_v(ac, data):
