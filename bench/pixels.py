@@ -43,6 +43,7 @@ from bench.common import (  # noqa: E402
     add_out_argument,
     epochs_for,
     final_success,
+    first_crossing,
     median_range,
     report,
     run,
@@ -54,6 +55,7 @@ from utils.plot import read_progress  # noqa: E402
 from utils.sweep import ppo_command  # noqa: E402
 
 RSS_MARKS = (10_000, 500_000)  # env steps at which each rank's RSS is reported
+EVAL_FREQ = max(1, 20_000 // STEPS_PER_EPOCH)  # epochs between evaluations: every 20k steps
 
 
 def rss_mb() -> float:
@@ -137,7 +139,7 @@ def run_ours(robot: str, seed: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as data_dir:
         command = ppo_command(
             "ArmReach-v1", env_kwargs, "ppo", seed, Path(data_dir), 1,
-            dict(epochs=epochs_for(args.steps), quiet=True),
+            dict(epochs=epochs_for(args.steps), eval_freq=EVAL_FREQ, quiet=True),
         )  # fmt: skip
         argv = command[command.index("--env") : command.index("--cpu")]
         argv += command[command.index("--cpu") + 2 :]  # mpirun gives the ranks
@@ -151,11 +153,15 @@ def run_ours(robot: str, seed: int, args: argparse.Namespace) -> dict:
         timing = [json.loads(Path(f"{timing}_{r}.json").read_text()) for r in range(args.cpu)]
         final = final_success(run_dir, args.final_episodes)
     steps = progress["TotalEnvInteracts"]  # after each epoch; the warm-up's collection is first
+    evaluated = ~np.isnan(progress["EvalSuccessRate"])
+    evals = np.stack([steps, progress["EvalSuccessRate"]], 1)[evaluated].tolist()
     rss = np.array([t["rss"] for t in timing])  # (ranks, epochs)
     marks = {m: rss[:, min(np.searchsorted(steps, m), len(steps) - 1)].tolist() for m in RSS_MARKS}
     return dict(
         seconds=seconds,
         final=final,
+        evals=evals,
+        eval_seconds=float(np.sum(progress["EvalTime"])),
         collect=timing[0]["collect"][1:],  # without the warm-up
         update=timing[0]["update"],
         steps_per_s=float(np.median(progress["StepsPerSec"][1:])),
@@ -226,8 +232,11 @@ def main() -> None:
         collect_rate = STEPS_PER_EPOCH / statistics.median(t for r in runs for t in r["collect"])
         update = statistics.median(t for r in runs for t in r["update"])
         rss = {m: max(max(r["rss_mb"][m]) for r in runs) for m in RSS_MARKS}
+        hits = [first_crossing(r["evals"]) for r in runs]
+        steps = [hit[0] for hit in hits if hit is not None]
+        crossing = f"{median_range(steps, 0)} ({len(steps)}/{len(runs)})" if steps else "-"
         rows.append([
-            f"ours, {robot}", median_range([r["final"] for r in runs]),
+            f"ours, {robot}", median_range([r["final"] for r in runs]), crossing,
             f"{statistics.median(r['seconds'] for r in runs):.0f}",
             f"{statistics.median(r['steps_per_s'] for r in runs):.0f}",
             f"{collect_rate:.0f} ({collect_rate / env_only:.2f}x env-only {env_only:.0f})",
@@ -261,7 +270,7 @@ def main() -> None:
                 for seed in args.seeds
             ]
             rows.append([
-                f"sb3 MultiInputPolicy, {robot}", median_range([r["final"] for r in sb3]),
+                f"sb3 MultiInputPolicy, {robot}", median_range([r["final"] for r in sb3]), "",
                 f"{args.sb3_steps / statistics.median(r['steps_per_s'] for r in sb3):.0f}",
                 f"{statistics.median(r['steps_per_s'] for r in sb3):.0f}", "", "", "",
             ])  # fmt: skip
@@ -277,6 +286,7 @@ def main() -> None:
         columns=[
             "run",
             f"final success, {args.final_episodes} unseen episodes: median (range)",
+            "first evaluation >= 95% (every 20k steps): env steps, median (range) (seeds)",
             "wall-clock per run (s)",
             "training steps/s",
             "collection steps/s (vs env-only)",
