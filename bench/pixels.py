@@ -17,6 +17,8 @@ Stable-Baselines3's MultiInputPolicy on the same env, with where each epoch's ti
   and its final deterministic policy on the same 100 unseen seeds.
 
     python bench/pixels.py                                   # 3 arms x 3 seeds x 1M, SB3 200k
+    python bench/pixels.py --arms kuka_iiwa --sb3_arms --seeds 0 --steps 200000 \
+        --flags "--no-privileged_critic" --out bench/results/pixels_symmetric.json  # a variant
     python bench/pixels.py --arms kuka_iiwa --seeds 0 --steps 6000 --sb3_steps 2000 \\
         --final_episodes 2 --env_kwargs image_size=40         # smoke test
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import tempfile
@@ -50,7 +53,7 @@ from bench.common import (  # noqa: E402
 )
 from envs.robots import PRESETS  # noqa: E402
 from utils.cli import key_value  # noqa: E402
-from utils.mpi import find_mpirun  # noqa: E402
+from utils.mpi import environ_without_mpi, find_mpirun  # noqa: E402
 from utils.plot import read_progress  # noqa: E402
 from utils.sweep import ppo_command  # noqa: E402
 
@@ -123,7 +126,8 @@ def sb3_part(robot: str, env_kwargs: dict, seed: int, steps: int, episodes: int)
 
     kwargs = dict(env_kwargs, robot=robot)
     venv = make_vec_env("ArmReach-v1", n_envs=1, seed=seed, env_kwargs=kwargs)
-    model = PPO("MultiInputPolicy", venv, seed=seed, verbose=0)
+    # SB3's defaults, its rollout no longer than the budget (a smoke test's few steps)
+    model = PPO("MultiInputPolicy", venv, n_steps=min(2048, steps), seed=seed, verbose=0)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     seconds = time.perf_counter() - start
@@ -143,6 +147,7 @@ def run_ours(robot: str, seed: int, args: argparse.Namespace) -> dict:
         )  # fmt: skip
         argv = command[command.index("--env") : command.index("--cpu")]
         argv += command[command.index("--cpu") + 2 :]  # mpirun gives the ranks
+        argv += shlex.split(args.flags)
         timing = Path(data_dir) / "timing"
         start = time.perf_counter()
         run([find_mpirun(), "-np", str(args.cpu), sys.executable, __file__, "--part", "train",
@@ -169,6 +174,26 @@ def run_ours(robot: str, seed: int, args: argparse.Namespace) -> dict:
     )
 
 
+def run_env_only(robot: str, args: argparse.Namespace) -> float:
+    """The pixel envs stepped alone under mpirun (--part env_only): total steps/s."""
+    cmd = [find_mpirun(), "-np", str(args.cpu), sys.executable, __file__, "--part", "env_only"]
+    cmd += ["--robot", robot, "--env_steps", str(args.env_steps), *kwargs_flags(args.env_kwargs)]
+    return json.loads(run(cmd).strip().splitlines()[-1])["steps_per_s"]
+
+
+def run_sb3(robot: str, seed: int, args: argparse.Namespace, logs: str) -> dict:
+    """One Stable-Baselines3 run in its own process (--part sb3): steps/s, final success."""
+    cmd = [sys.executable, __file__, "--part", "sb3", "--robot", robot, "--seed", str(seed)]
+    cmd += ["--sb3_steps", str(args.sb3_steps), "--final_episodes", str(args.final_episodes)]
+    cmd += kwargs_flags(args.env_kwargs)
+    output = run(cmd, env=dict(environ_without_mpi(), SB3_LOGDIR=logs))
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def kwargs_flags(env_kwargs: dict) -> list[str]:
+    return ["--env_kwargs", *(f"{k}={json.dumps(v)}" for k, v in env_kwargs.items())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=["train", "env_only", "sb3"], help=argparse.SUPPRESS)
@@ -184,6 +209,9 @@ def main() -> None:
         "--env_kwargs", nargs="*", type=key_value, default=[], metavar="KEY=VALUE",
         help="more keywords of ArmReach-v1 (obs_mode=pixels and robot are set)",
     )  # fmt: skip
+    parser.add_argument(
+        "--flags", default="", help="more ppo.py flags for ours, e.g. '--no-privileged_critic'"
+    )
     parser.add_argument("--robot", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--timing", type=Path, help=argparse.SUPPRESS)
@@ -202,32 +230,10 @@ def main() -> None:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
-    def kwargs_flags() -> list[str]:
-        return ["--env_kwargs", *(f"{k}={json.dumps(v)}" for k, v in args.env_kwargs.items())]
-
-    rows, data = [], {}
+    rows, data = [], dict(steps=args.steps, seeds=args.seeds, sb3_steps=args.sb3_steps)
     for robot in args.arms:
         runs = [run_ours(robot, seed, args) for seed in args.seeds]
-        env_only = json.loads(
-            run(
-                [
-                    find_mpirun(),
-                    "-np",
-                    str(args.cpu),
-                    sys.executable,
-                    __file__,
-                    "--part",
-                    "env_only",
-                    "--robot",
-                    robot,
-                    "--env_steps",
-                    str(args.env_steps),
-                    *kwargs_flags(),
-                ]
-            )
-            .strip()
-            .splitlines()[-1]  # fmt: skip
-        )["steps_per_s"]
+        env_only = run_env_only(robot, args)
         # Collection steps/s over all ranks: each rank steps its share of an epoch.
         collect_rate = STEPS_PER_EPOCH / statistics.median(t for r in runs for t in r["collect"])
         update = statistics.median(t for r in runs for t in r["update"])
@@ -245,34 +251,13 @@ def main() -> None:
         ])  # fmt: skip
         data[robot] = dict(runs=runs, env_only_steps_per_s=env_only)
         if robot in args.sb3_arms:
-            sb3 = [
-                json.loads(
-                    run(
-                        [
-                            sys.executable,
-                            __file__,
-                            "--part",
-                            "sb3",
-                            "--robot",
-                            robot,
-                            "--seed",
-                            str(seed),
-                            "--sb3_steps",
-                            str(args.sb3_steps),
-                            "--final_episodes",
-                            str(args.final_episodes),
-                            *kwargs_flags(),
-                        ]
-                    )
-                    .strip()
-                    .splitlines()[-1]
-                )  # fmt: skip
-                for seed in args.seeds
-            ]
+            # Stable-Baselines3 makes a log folder for every run, in /tmp unless SB3_LOGDIR says.
+            with tempfile.TemporaryDirectory() as sb3_logs:
+                sb3 = [run_sb3(robot, seed, args, sb3_logs) for seed in args.seeds]
+            sb3_rate = statistics.median(r["steps_per_s"] for r in sb3)
             rows.append([
                 f"sb3 MultiInputPolicy, {robot}", median_range([r["final"] for r in sb3]), "",
-                f"{args.sb3_steps / statistics.median(r['steps_per_s'] for r in sb3):.0f}",
-                f"{statistics.median(r['steps_per_s'] for r in sb3):.0f}", "", "", "",
+                f"{args.sb3_steps / sb3_rate:.0f}", f"{sb3_rate:.0f}", "", "", "",
             ])  # fmt: skip
             data[robot]["sb3"] = sb3
 
@@ -281,8 +266,9 @@ def main() -> None:
         "pixels",
         sys.argv[1:],
         args.out,
-        title=f"ArmReach-v1 obs_mode=pixels: ours {budget} env steps on {args.cpu} ranks, SB3 "
-        f"{args.sb3_steps // 1000}k; seeds {args.seeds}",
+        title=f"ArmReach-v1 obs_mode=pixels: ours {budget} env steps on {args.cpu} ranks"
+        f"{' (' + args.flags + ')' if args.flags else ''}, SB3 {args.sb3_steps // 1000}k; seeds "
+        f"{args.seeds}",
         columns=[
             "run",
             f"final success, {args.final_episodes} unseen episodes: median (range)",
@@ -291,7 +277,7 @@ def main() -> None:
             "training steps/s",
             "collection steps/s (vs env-only)",
             "per epoch: collection / update (s)",
-            f"RSS per rank at {RSS_MARKS[0] // 1000}k / {RSS_MARKS[1] // 1000}k steps (MB)",
+            f"RSS per rank at {RSS_MARKS[0] // 1000}k / {RSS_MARKS[1] // 1000}k steps or the end (MB)",
         ],
         rows=rows,
         notes=f"ours: {budget} steps including the normalizers' warm-up ({WARMUP_STEPS}); "

@@ -15,11 +15,17 @@ def numbers(rows, column):
     return [float(row[column].split()[0]) for row in rows]
 
 
-def test_env_speed_bench_writes_a_positive_env_to_raw_ratio(tmp_path):
-    result = run_bench("env_speed", ["--steps", "500", "--repeats", "1"], tmp_path)
+def test_env_speed_bench_writes_env_to_raw_and_pixels_to_state_ratios(tmp_path):
+    args = ["--steps", "500", "--repeats", "1", "--pixel_steps", "100"]
+    result = run_bench("env_speed", args, tmp_path)
     env_rate, raw_rate = result["data"]["env_steps_per_s"], result["data"]["raw_steps_per_s"]
     assert env_rate > 0 and raw_rate > 0
-    assert result["rows"][-1][:2] == ["ratio env / raw", f"{env_rate / raw_rate:.2f}"]
+    rows = {row[0]: row[1] for row in result["rows"]}
+    assert rows["ratio env / raw"] == f"{env_rate / raw_rate:.2f}"
+    for robot, rates in result["data"]["pixels"].items():
+        ratio = rates["pixel_steps_per_s"] / rates["state_steps_per_s"]
+        assert rows[f"ratio pixels / state, {robot} (goal >= 0.25)"] == f"{ratio:.2f}"
+    assert len(result["data"]["pixels"]) == 3
 
 
 def test_rollout_speed_bench_writes_a_row_per_k_and_marks_the_default(tmp_path):
@@ -125,3 +131,27 @@ def test_memory_bench_writes_every_rank_rss_at_each_mark(tmp_path):
         rss = [float(cell) for cell in row[1:4]]
         assert all(mb > 50 for mb in rss)  # a rank with torch and PyBullet loaded
         assert abs(float(row[4]) - (rss[2] - rss[1])) <= 1.0  # the growth, of unrounded RSS
+
+
+def test_pixels_bench_writes_ours_beside_env_only_and_sb3(tmp_path):
+    args = ["--arms", "xarm6", "--sb3_arms", "xarm6", "--seeds", "0", "--steps", "6000",
+            "--sb3_steps", "64", "--final_episodes", "2", "--env_steps", "10",
+            "--env_kwargs", "image_size=40"]  # fmt: skip
+    result = run_bench("pixels", args, tmp_path, timeout=300)
+    ours, sb3 = result["rows"]
+    assert ours[0] == "ours, xarm6" and sb3[0] == "sb3 MultiInputPolicy, xarm6"
+    run = result["data"]["xarm6"]["runs"][0]
+    assert 0 <= run["final"] <= 1 and len(run["collect"]) == len(run["update"]) == 2
+    env_only = result["data"]["xarm6"]["env_only_steps_per_s"]
+    assert f"x env-only {env_only:.0f})" in ours[5]
+    assert all(len(ranks) == 2 and min(ranks) > 0 for ranks in run["rss_mb"].values())
+
+
+def test_encoders_bench_writes_each_cnns_error_at_each_mark(tmp_path):
+    args = ["--arms", "xarm6", "--images", "200", "--test", "50", "--marks", "2", "5"]
+    result = run_bench("encoders", args, tmp_path, timeout=120)
+    assert [row[1:3] for row in result["rows"]] == [
+        [cnn, mark] for cnn in ("spatial softmax (core.cnn)", "flatten (Nature DQN, half width)")
+        for mark in ("2", "5")
+    ]  # fmt: skip
+    assert all(float(error) > 0 for row in result["rows"] for error in row[3:6])
