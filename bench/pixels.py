@@ -277,7 +277,7 @@ def main() -> None:
             "training steps/s",
             "collection steps/s (vs env-only)",
             "per epoch: collection / update (s)",
-            f"RSS per rank at {RSS_MARKS[0] // 1000}k / {RSS_MARKS[1] // 1000}k steps or the end (MB)",
+            f"RSS per rank at {RSS_MARKS[0] // 1000}k / {RSS_MARKS[1] // 1000}k steps or end (MB)",
         ],
         rows=rows,
         notes=f"ours: {budget} steps including the normalizers' warm-up ({WARMUP_STEPS}); "
