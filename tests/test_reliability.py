@@ -82,7 +82,7 @@ def test_notebook_api_raises_value_error_with_the_same_words(kwargs, message, tm
 
 
 def test_unsupported_spaces_raise_value_error_naming_the_space(tmp_path):
-    with pytest.raises(ValueError, match="needs a flat Box observation space, got Tuple"):
+    with pytest.raises(ValueError, match="flat Box observation space or a Dict .*, got Tuple"):
         ppo.ppo(lambda: gym.make("Blackjack-v1"), logger_kwargs=dict(output_dir=str(tmp_path)))
 
 

@@ -33,6 +33,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 from gymnasium.spaces import Box, Dict, Discrete
@@ -59,11 +60,9 @@ class DeterministicPolicy(nn.Module):
     round differently.
     """
 
-    def __init__(self, ac, action_space: Box | Discrete, keys: list[str] | None = None):
+    def __init__(self, ac, action_space: Box | Discrete):
         super().__init__()
         obs_rms = ac.obs_rms
-        self.keys = keys  # a Dict observation's entries, in input order; None: one flat input
-        self.slices = {} if keys is None or obs_rms is None else dict(obs_rms.slices)
         self.normalize = obs_rms is not None
         if obs_rms is not None:
             mean = obs_rms.mean.detach().clone()
@@ -88,15 +87,10 @@ class DeterministicPolicy(nn.Module):
         self.register_buffer("act_low", low.float())
         self.register_buffer("act_high", high.float())
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        if self.keys is None:
-            obs = self.normalized(inputs[0].to(torch.float32), self.obs_mean, self.obs_std)
-        else:  # images as they come (the CNN scales them), each vector with its own statistics
-            obs = dict(zip(self.keys, inputs, strict=True))
-            for key, entry in self.slices.items():
-                if key in obs:
-                    mean, std = self.obs_mean[entry], self.obs_std[entry]
-                    obs[key] = self.normalized(obs[key].to(torch.float32), mean, std)
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.act(self.normalized(obs.to(torch.float32), self.obs_mean, self.obs_std))
+
+    def act(self, obs) -> torch.Tensor:
         out = self.net(obs)
         if self.discrete:
             return out.argmax(dim=-1)
@@ -107,6 +101,25 @@ class DeterministicPolicy(nn.Module):
             return obs
         obs = (obs.to(torch.float64) - mean) / std
         return torch.clamp(obs, -self.obs_clip, self.obs_clip).to(torch.float32)
+
+
+class DictDeterministicPolicy(DeterministicPolicy):
+    """DeterministicPolicy for a Dict observation: one input per entry the actor reads, in the
+    order of `keys`; images go in as they come (the CNN scales them), each vector is normalized
+    with its own slice of the statistics. ONNX only (TorchScript takes no *inputs)."""
+
+    def __init__(self, ac, action_space: Box | Discrete, keys: list[str]):
+        super().__init__(ac, action_space)
+        self.keys = keys
+        self.slices = {} if ac.obs_rms is None else dict(ac.obs_rms.slices)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        obs = dict(zip(self.keys, inputs, strict=True))
+        for key, entry in self.slices.items():
+            if key in obs:
+                mean, std = self.obs_mean[entry], self.obs_std[entry]
+                obs[key] = self.normalized(obs[key].to(torch.float32), mean, std)
+        return self.act(obs)
 
 
 def space_description(space) -> dict:
@@ -133,23 +146,19 @@ def check_format(out: str | Path) -> str:
     return suffix
 
 
-def example_inputs(space: Box | Dict, keys: list[str] | None) -> tuple[torch.Tensor, ...]:
-    """A batch of two observations, one tensor per input of the graph (torch.export specializes
-    a dimension of size 1, so the batch has two rows)."""
-    if keys is None:
-        return (torch.zeros(2, space.shape[0]),)
-    return tuple(
-        torch.zeros(2, *space[key].shape, dtype=torch.from_numpy(space[key].sample()).dtype)
-        for key in keys
-    )
-
-
-def write_onnx(policy: DeterministicPolicy, space: Box | Dict, out: Path, metadata: dict) -> None:
-    """Export `policy` with a dynamic batch dimension and write it, metadata included, to out."""
+def write_onnx(policy: DeterministicPolicy, obs: int | Dict, out: Path, metadata: dict) -> None:
+    """Export `policy` with a dynamic batch dimension and write it, metadata included, to out.
+    `obs`: the observation's length, or the Dict space of a DictDeterministicPolicy."""
     import onnx  # only the ONNX path needs it
 
-    example = example_inputs(space, policy.keys)
-    names = [INPUT_NAME] if policy.keys is None else list(policy.keys)
+    # torch.export specializes a dimension of size 1, so the example batch has two rows.
+    if isinstance(policy, DictDeterministicPolicy):
+        names = policy.keys
+        example = tuple(torch.as_tensor(np.stack([obs[k].sample()] * 2)) for k in names)
+        dynamic = (tuple({0: torch.export.Dim("batch")} for _ in names),)  # forward(*inputs)
+    else:
+        names, example = [INPUT_NAME], (torch.zeros(2, obs),)
+        dynamic = ({0: torch.export.Dim("batch")},)
     with warnings.catch_warnings():
         # torch's and onnxscript's notes about their own internals, not about this policy;
         # an export that fails still raises.
@@ -157,17 +166,18 @@ def write_onnx(policy: DeterministicPolicy, space: Box | Dict, out: Path, metada
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         # Every input's batch dimension is the one Dim "batch": torch notes they agree.
         warnings.filterwarnings("ignore", message=".*axis name: batch will not be used")
+        # The CNN keeps its features for the training's state loss; not part of the graph.
+        warnings.filterwarnings("ignore", message=".*last_features was assigned during export")
         onnx_logger = logging.getLogger("torch.onnx")
         level = onnx_logger.level
         onnx_logger.setLevel(logging.ERROR)  # "torchvision is not installed", per operator
         try:
-            batch = torch.export.Dim("batch")
             program = torch.onnx.export(
                 policy,
                 example,
                 input_names=names,
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes=(tuple({0: batch} for _ in example),),  # forward(*inputs)
+                dynamic_shapes=dynamic,
                 dynamo=True,
                 verbose=False,
             )
@@ -217,10 +227,15 @@ def export_policy(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not isinstance(env.action_space, Box | Discrete):
         raise ValueError(f"cannot export a policy for the action space {env.action_space}.")
     space = env.observation_space
-    keys = list(space.spaces) if isinstance(space, Dict) else None
-    if keys is not None and suffix == ".pt":
-        raise ValueError(f"cannot export {run_dir} to {out}: a Dict observation exports to .onnx")
-    policy = DeterministicPolicy(ac, env.action_space, keys).eval().requires_grad_(False)
+    if isinstance(space, Dict):
+        if suffix == ".pt":
+            raise ValueError(
+                f"cannot export {run_dir} to {out}: a Dict observation exports to .onnx"
+            )
+        policy = DictDeterministicPolicy(ac, env.action_space, list(space.spaces))
+    else:
+        policy = DeterministicPolicy(ac, env.action_space)
+    policy = policy.eval().requires_grad_(False)
     metadata = dict(
         env_id=config.get("env_id"),
         env_kwargs=config.get("env_kwargs") or {},
@@ -231,7 +246,7 @@ def export_policy(run_dir: str | Path, out: str | Path | None = None) -> Path:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".onnx":
-        write_onnx(policy, space, out, metadata)
+        write_onnx(policy, space if isinstance(space, Dict) else space.shape[0], out, metadata)
     else:
         write_torchscript(policy, out, metadata)
     return out
