@@ -239,6 +239,23 @@ class MLPCritic(nn.Module):
         return torch.squeeze(self.v_net(obs), -1)  # V has shape (batch,), not (batch, 1)
 
 
+def make_actor(
+    owner: str, obs_dim: int, action_space: Space, hidden_sizes, activation, log_std_init,
+    encoder: DictEncoder | None = None,
+) -> Actor:  # fmt: skip
+    """The policy for an action space: Gaussian for Box, categorical for Discrete; `owner`
+    names the actor-critic in the error for any other space."""
+    if isinstance(action_space, Box):
+        act_dim = action_space.shape[0]
+        return MLPGaussianActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init, encoder)
+    if isinstance(action_space, Discrete):
+        return MLPCategoricalActor(obs_dim, action_space.n, hidden_sizes, activation, encoder)
+    raise ValueError(
+        f"{owner} handles Box or Discrete action spaces, got {action_space}; "
+        "wrap the environment so that its actions are one of these."
+    )
+
+
 class MLPActorCritic(nn.Module):
     """A policy `pi` (Gaussian for Box actions, categorical for Discrete ones), a value `v`, and
     the observation normalizer `obs_rms` (None when normalize_obs is False).
@@ -267,16 +284,8 @@ class MLPActorCritic(nn.Module):
                 "vectors use core.CNNActorCritic (ppo()'s default for a Dict)."
             )
         obs_dim = observation_space.shape[0]
-        if isinstance(action_space, Box):
-            act_dim = action_space.shape[0]
-            self.pi = MLPGaussianActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init)
-        elif isinstance(action_space, Discrete):
-            self.pi = MLPCategoricalActor(obs_dim, action_space.n, hidden_sizes, activation)
-        else:
-            raise ValueError(
-                f"MLPActorCritic handles Box or Discrete action spaces, got {action_space}; "
-                "wrap the environment so that its actions are one of these."
-            )
+        self.pi = make_actor(type(self).__name__, obs_dim, action_space, hidden_sizes, activation,
+                             log_std_init)  # fmt: skip
         self.v = MLPCritic(obs_dim, hidden_sizes, activation)
         self.obs_rms = RunningMeanStd(observation_space.shape) if normalize_obs else None
 
@@ -326,19 +335,8 @@ class CNNActorCritic(MLPActorCritic):
         self.critic_dim = observation_space[CRITIC_KEY].shape[0] if critic_keys != actor_keys else 0
         pi_encoder = DictEncoder(observation_space, actor_keys)
         v_encoder = DictEncoder(observation_space, critic_keys)
-        if isinstance(action_space, Box):
-            self.pi = MLPGaussianActor(
-                pi_encoder.out_dim, action_space.shape[0], hidden_sizes, activation,
-                log_std_init, encoder=pi_encoder,
-            )  # fmt: skip
-        elif isinstance(action_space, Discrete):
-            self.pi = MLPCategoricalActor(
-                pi_encoder.out_dim, action_space.n, hidden_sizes, activation, encoder=pi_encoder
-            )
-        else:
-            raise ValueError(
-                f"CNNActorCritic handles Box or Discrete action spaces, got {action_space}."
-            )
+        self.pi = make_actor(type(self).__name__, pi_encoder.out_dim, action_space, hidden_sizes,
+                             activation, log_std_init, pi_encoder)  # fmt: skip
         self.v = MLPCritic(v_encoder.out_dim, hidden_sizes, activation, encoder=v_encoder)
         if self.critic_dim:
             # Part of the actor (its optimizer steps it), used by ppo()'s state_loss_coef only.

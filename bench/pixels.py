@@ -11,7 +11,8 @@ Stable-Baselines3's MultiInputPolicy on the same env, with where each epoch's ti
   epoch. The headline: the final deterministic policy on 100 episodes of unseen seeds, median
   (range) over the seeds, and the wall-clock of a run.
 - env-only: the same envs (envs_per_proc pixel envs per rank, on as many ranks) stepped alone
-  with random actions, resets included: the steps/s collection cannot beat.
+  with actions of the policy's starting std, resets included (bench/rollout_speed.py's loop):
+  the steps/s collection cannot beat.
 - sb3: `stable_baselines3.PPO("MultiInputPolicy", env)` with its defaults (one env, its
   NatureCNN, torch's default threads: both cores) for `--sb3_steps` on the same env; its steps/s
   and its final deterministic policy on the same 100 unseen seeds.
@@ -92,24 +93,13 @@ def train_part(argv: list[str], timing: Path) -> None:
 
 
 def env_only_part(robot: str, env_kwargs: dict, steps: int, k: int) -> None:
-    """Under mpirun: k pixel envs per rank stepped in turn; rank 0 prints the total steps/s."""
-    import gymnasium as gym
-
-    import envs  # noqa: F401
+    """Under mpirun: k pixel envs per rank stepped in turn (bench/rollout_speed.py's env-only
+    loop); rank 0 prints the total steps/s."""
+    from bench.rollout_speed import env_only_rate
     from utils.mpi import mpi_sum, proc_id
 
-    env_list = [gym.make("ArmReach-v1", robot=robot, **env_kwargs) for _ in range(k)]
-    for i, env in enumerate(env_list):
-        env.reset(seed=proc_id() * k + i)
-    rng = np.random.default_rng(proc_id())
-    actions = rng.uniform(-1, 1, (steps, k, *env_list[0].action_space.shape)).astype(np.float32)
-    start = time.perf_counter()
-    for t in range(steps):
-        for i, env in enumerate(env_list):
-            _, _, terminated, truncated, _ = env.step(actions[t, i])
-            if terminated or truncated:
-                env.reset()
-    rate = mpi_sum(steps * k / (time.perf_counter() - start))
+    kwargs = dict(env_kwargs, robot=robot)
+    rate = mpi_sum(env_only_rate(k, steps, proc_id() * k, "ArmReach-v1", **kwargs))
     if proc_id() == 0:
         print(json.dumps(dict(steps_per_s=float(rate))))
 

@@ -103,9 +103,12 @@ def rollout_rate(
     return k * (len(times) - 1) / (times[-1] - times[0]), torch.get_num_threads()
 
 
-def env_only_rate(k: int, steps_per_env: int, seed: int, env_id: str = ENV_ID) -> float:
-    """Env steps/s of k envs stepped in turn with pre-drawn actions, resets included."""
-    env_list = [gym.make(env_id) for _ in range(k)]
+def env_only_rate(
+    k: int, steps_per_env: int, seed: int, env_id: str = ENV_ID, **env_kwargs
+) -> float:
+    """Env steps/s of k envs (gym.make(env_id, **env_kwargs)) stepped in turn with pre-drawn
+    actions of the policy's starting std, resets included."""
+    env_list = [gym.make(env_id, **env_kwargs) for _ in range(k)]
     for i, env in enumerate(env_list):
         env.reset(seed=seed + i)
     rng = np.random.default_rng(seed)

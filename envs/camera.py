@@ -79,7 +79,9 @@ class Camera:
         base = env.client.getBasePositionAndOrientation(env.body)
         frames = [base] + [(s[4], s[5]) for s in states]
         half_width = LINK_HALF_WIDTH * env.reach
+        # The boxes that move, and the link each follows; the base's box stands where it is made.
         self._links, self._boxes = [], []
+        made = 0
         for i, ((pos, orn), (next_pos, _)) in enumerate(itertools.pairwise(frames)):
             inv_pos, inv_orn = client.invertTransform(pos, orn)
             offset = np.array(
@@ -91,13 +93,15 @@ class Camera:
             shape = client.createVisualShape(
                 pybullet.GEOM_BOX,
                 halfExtents=[half_width, half_width, length / 2],
-                rgbaColor=LINK_RGBA[len(self._boxes) % 2],
+                rgbaColor=LINK_RGBA[made % 2],
                 visualFramePosition=(offset / 2).tolist(),
                 visualFrameOrientation=z_onto(offset / length),
             )
             box = client.createMultiBody(0, -1, shape, basePosition=pos, baseOrientation=orn)
-            self._links.append(-1 if i == 0 else chain[i - 1])
-            self._boxes.append(box)
+            made += 1
+            if i > 0:
+                self._links.append(chain[i - 1])
+                self._boxes.append(box)
         tool = client.createVisualShape(
             pybullet.GEOM_BOX, halfExtents=[0.5 * env.success_distance] * 3, rgbaColor=TOOL_RGBA
         )
@@ -113,16 +117,12 @@ class Camera:
         # Looked up once: BulletClient wraps every attribute access in a new function.
         self._move = client.resetBasePositionAndOrientation
         self._render = client.getCameraImage
-        self._moving = [
-            (link, box) for link, box in zip(self._links, self._boxes, strict=True) if link >= 0
-        ]
 
     def image(self) -> np.ndarray:
         """What the camera sees now: (size, size, 3) uint8, channel-last."""
         env = self.env
-        links = [link for link, _ in self._moving]
-        states = env.client.getLinkStates(env.body, links, computeForwardKinematics=1)
-        for (_, box), state in zip(self._moving, states, strict=True):
+        states = env.client.getLinkStates(env.body, self._links, computeForwardKinematics=1)
+        for box, state in zip(self._boxes, states, strict=True):
             self._move(box, state[4], state[5])
         target = env.target_pos
         self._move(self._target, target, (0, 0, 0, 1))
