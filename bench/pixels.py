@@ -18,6 +18,8 @@ Stable-Baselines3's MultiInputPolicy on the same env, with where each epoch's ti
   and its final deterministic policy on the same 100 unseen seeds.
 
     python bench/pixels.py                                   # 3 arms x 3 seeds x 1M, SB3 200k
+    python bench/pixels.py --arms kuka_iiwa --sb3_arms       # the same in parts: ours alone,
+    python bench/pixels.py --arms --out bench/results/pixels_sb3.json  # SB3 alone
     python bench/pixels.py --arms kuka_iiwa --sb3_arms --seeds 0 --steps 200000 \
         --flags "--no-privileged_critic" --out bench/results/pixels_symmetric.json  # a variant
     python bench/pixels.py --arms kuka_iiwa --seeds 0 --steps 6000 --sb3_steps 2000 \\
@@ -187,11 +189,23 @@ def kwargs_flags(env_kwargs: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=["train", "env_only", "sb3"], help=argparse.SUPPRESS)
-    parser.add_argument("--arms", nargs="+", default=sorted(PRESETS), choices=sorted(PRESETS))
+    parser.add_argument(
+        "--arms",
+        nargs="*",
+        default=sorted(PRESETS),
+        choices=sorted(PRESETS),
+        help="arms ours runs on",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1_000_000, help="env steps per run of ours")
     parser.add_argument("--sb3_steps", type=int, default=200_000, help="env steps of SB3's run")
-    parser.add_argument("--sb3_arms", nargs="*", default=["kuka_iiwa"], help="arms SB3 runs on")
+    parser.add_argument(
+        "--sb3_arms",
+        nargs="*",
+        default=["kuka_iiwa"],
+        choices=sorted(PRESETS),
+        help="arms SB3 runs on",
+    )
     parser.add_argument("--cpu", type=int, default=2, help="MPI ranks of ours and env-only")
     parser.add_argument("--env_steps", type=int, default=500, help="env-only steps per env")
     parser.add_argument("--final_episodes", type=int, default=FINAL_EPISODES)
@@ -219,6 +233,8 @@ def main() -> None:
         return sb3_part(args.robot, pixel_kwargs, args.seed, args.sb3_steps, args.final_episodes)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if not args.arms and not args.sb3_arms:
+        parser.error("nothing to run: give --arms, --sb3_arms or both")
 
     rows, data = [], dict(steps=args.steps, seeds=args.seeds, sb3_steps=args.sb3_steps)
     for robot in args.arms:
@@ -240,16 +256,16 @@ def main() -> None:
             f"{rss[RSS_MARKS[0]]:.0f} / {rss[RSS_MARKS[1]]:.0f}",
         ])  # fmt: skip
         data[robot] = dict(runs=runs, env_only_steps_per_s=env_only)
-        if robot in args.sb3_arms:
-            # Stable-Baselines3 makes a log folder for every run, in /tmp unless SB3_LOGDIR says.
-            with tempfile.TemporaryDirectory() as sb3_logs:
-                sb3 = [run_sb3(robot, seed, args, sb3_logs) for seed in args.seeds]
-            sb3_rate = statistics.median(r["steps_per_s"] for r in sb3)
-            rows.append([
-                f"sb3 MultiInputPolicy, {robot}", median_range([r["final"] for r in sb3]), "",
-                f"{args.sb3_steps / sb3_rate:.0f}", f"{sb3_rate:.0f}", "", "", "",
-            ])  # fmt: skip
-            data[robot]["sb3"] = sb3
+    for robot in args.sb3_arms:
+        # Stable-Baselines3 makes a log folder for every run, in /tmp unless SB3_LOGDIR says.
+        with tempfile.TemporaryDirectory() as sb3_logs:
+            sb3 = [run_sb3(robot, seed, args, sb3_logs) for seed in args.seeds]
+        sb3_rate = statistics.median(r["steps_per_s"] for r in sb3)
+        rows.append([
+            f"sb3 MultiInputPolicy, {robot}", median_range([r["final"] for r in sb3]), "",
+            f"{args.sb3_steps / sb3_rate:.0f}", f"{sb3_rate:.0f}", "", "", "",
+        ])  # fmt: skip
+        data.setdefault(robot, {})["sb3"] = sb3
 
     budget = f"{args.steps // 1000}k"
     report(
