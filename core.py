@@ -70,7 +70,7 @@ def cnn(channels: int) -> nn.Sequential:
     """A 4 x 4 patch embedding (16 filters, stride 4), two 3 x 3 convolutions (16 filters) and a
     spatial softmax: 2 numbers per filter, the expected image coordinates of what it responds to
     (Levine et al. 2016). A reach needs where things are: docs/algorithm.md, "Pixels", measures
-    it against flattening, and the patches against a stride-2 start (bench/encoders.py)."""
+    it against flattening (bench/encoders.py)."""
     return nn.Sequential(
         nn.Conv2d(channels, 16, 4, stride=4),
         nn.ReLU(),

@@ -268,13 +268,19 @@ def main() -> None:
         data.setdefault(robot, {})["sb3"] = sb3
 
     budget = f"{args.steps // 1000}k"
+    ran = []  # what this invocation ran, for the title
+    if args.arms:
+        ran.append(
+            f"ours {budget} env steps on {args.cpu} ranks"
+            + (f" ({args.flags})" if args.flags else "")
+        )
+    if args.sb3_arms:
+        ran.append(f"SB3 {args.sb3_steps // 1000}k")
     report(
         "pixels",
         sys.argv[1:],
         args.out,
-        title=f"ArmReach-v1 obs_mode=pixels: ours {budget} env steps on {args.cpu} ranks"
-        f"{' (' + args.flags + ')' if args.flags else ''}, SB3 {args.sb3_steps // 1000}k; seeds "
-        f"{args.seeds}",
+        title=f"ArmReach-v1 obs_mode=pixels: {', '.join(ran)}; seeds {args.seeds}",
         columns=[
             "run",
             f"final success, {args.final_episodes} unseen episodes: median (range)",

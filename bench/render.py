@@ -6,8 +6,8 @@ A page asks for a result with two lines, and this fills in what goes between the
     <!-- end result -->
 
 `learn` is bench/results/learn.json (any bench's name; `tuning` is tuning.csv; `headline` the
-README's table of headline results and `expect` its note on the first run, from learn, arms and
-suite). The plots go to docs/img/.
+README's table of headline results, from learn, arms, arms_pose, the pixels files and suite, and
+`expect` its note on the first run). The plots go to docs/img/.
 
     python bench/render.py            # rewrite the tables in README.md and docs/, draw the plots
     python bench/render.py --check    # exit 1 if a table differs from its result file
@@ -40,7 +40,9 @@ def load(name: str) -> dict | None:
 
 
 def missing(name: str) -> str:
-    return f"*No result yet: run `python bench/{name}.py`.*\n"
+    if (REPO / "bench" / f"{name}.py").exists():
+        return f"*No result yet: run `python bench/{name}.py`.*\n"
+    return f"*No result yet in bench/results/{name}.json: run the command above.*\n"
 
 
 def provenance(result: dict) -> str:
@@ -102,7 +104,7 @@ def cell(result: dict, first: str, column: int) -> str:
 def headline_block() -> str:
     """The README's one table: the final policy at a fixed budget, from learn, arms and suite."""
     rows = []
-    learn, arms, suite = load("learn"), load("arms"), load("suite")
+    learn, suite = load("learn"), load("suite")
     if learn is not None:
         seeds = len(learn["data"]["seeds"])
         budget = f"{learn['data']['steps'] // 1000}k steps, {seeds} seeds"
@@ -112,13 +114,19 @@ def headline_block() -> str:
             f"{cell(learn, 'ours', 1)}, {cell(learn, 'ours', 2)} s of training",
             f"{sb3[1]}, {sb3[2]} s ({sb3[0]})", f"[learn]({LINK}#learning-on-armreach-v0)",
         ])  # fmt: skip
-    if arms is not None:
-        budget = f"{arms['data']['steps'] // 1000}k steps, {len(arms['data']['seeds'])} seeds"
-        for row in arms["rows"]:
-            rows.append([
-                f"ArmReach-v1 robot={row[0]}, final success", budget,
-                f"{row[1]}, {row[3]} s per run", "-", f"[arms]({LINK}#every-arm-armreach-v1)",
-            ])  # fmt: skip
+    for name, goal, anchor in [
+        ("arms", "", "every-arm-armreach-v1"),
+        ("arms_pose", " goal=pose", "the-pose-goal-on-every-arm"),
+    ]:
+        arms = load(name)
+        if arms is not None:
+            budget = f"{arms['data']['steps'] // 1000}k steps, {len(arms['data']['seeds'])} seeds"
+            for row in arms["rows"]:
+                rows.append([
+                    f"ArmReach-v1 robot={row[0]}{goal}, final success", budget,
+                    f"{row[1]}, {row[3]} s per run", "-", f"[{name}]({LINK}#{anchor})",
+                ])  # fmt: skip
+    rows += pixel_rows()
     if suite is not None:
         for row in suite["rows"]:
             if row[0] != "ArmReach-v0":
@@ -131,6 +139,31 @@ def headline_block() -> str:
         return missing("learn")
     columns = ["task", "budget", "this project: median (range)", "comparison", "details"]
     return markdown_table(columns, rows) + "\n"
+
+
+def pixel_rows() -> list[list[str]]:
+    """The headline rows of bench/pixels.py, whose runs may be split over several result files:
+    ours on each arm, beside SB3's run on that arm if there is one."""
+    results = [r for r in map(load, ["pixels", "pixels_arms", "pixels_sb3"]) if r is not None]
+    sb3 = {
+        row[0].split(", ")[-1]: f"{row[1]} at {r['data']['sb3_steps'] // 1000}k steps, {row[3]} s "
+        f"({len(r['data']['seeds'])} seeds, SB3 MultiInputPolicy)"
+        for r in results
+        for row in r["rows"]
+        if row[0].startswith("sb3")
+    }
+    rows = []
+    for r in results:
+        budget = f"{r['data']['steps'] // 1000}k steps, {len(r['data']['seeds'])} seeds"
+        for row in r["rows"]:
+            if row[0].startswith("ours, "):
+                robot = row[0].removeprefix("ours, ")
+                rows.append([
+                    f"ArmReach-v1 robot={robot} obs_mode=pixels, final success", budget,
+                    f"{row[1]}, {row[3]} s per run", sb3.get(robot, "-"),
+                    f"[pixels]({LINK}#learning-from-pixels)",
+                ])  # fmt: skip
+    return rows
 
 
 def expect_block() -> str:
