@@ -144,7 +144,8 @@ def headline_block() -> str:
 def pixel_rows() -> list[list[str]]:
     """The headline rows of bench/pixels.py, whose runs may be split over several result files:
     ours on each arm, beside SB3's run on that arm if there is one."""
-    results = [r for r in map(load, ["pixels", "pixels_arms", "pixels_sb3"]) if r is not None]
+    parts = ["pixels", "pixels_franka_panda", "pixels_xarm6", "pixels_sb3"]
+    results = [r for r in map(load, parts) if r is not None]
     sb3 = {
         row[0].split(", ")[-1]: f"{row[1]} at {r['data']['sb3_steps'] // 1000}k steps, {row[3]} s "
         f"({len(r['data']['seeds'])} seeds, SB3 MultiInputPolicy)"
