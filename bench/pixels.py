@@ -293,7 +293,9 @@ def main() -> None:
         ],
         rows=rows,
         notes=f"ours: {budget} steps including the normalizers' warm-up ({WARMUP_STEPS}); "
-        "an epoch is steps_per_epoch env steps over all ranks.",
+        "an epoch is steps_per_epoch env steps over all ranks."
+        if args.arms
+        else "",
         data=data,
     )
 
