@@ -102,7 +102,8 @@ def cell(result: dict, first: str, column: int) -> str:
 
 
 def headline_block() -> str:
-    """The README's one table: the final policy at a fixed budget, from learn, arms and suite."""
+    """The README's one table: the final policy at a fixed budget, from learn, arms, arms_pose,
+    the pixel files and suite."""
     rows = []
     learn, suite = load("learn"), load("suite")
     if learn is not None:
