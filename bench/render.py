@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import REPO, RESULTS, markdown_table  # noqa: E402
+from bench.common import REPO, RESULTS, markdown_table, median_range  # noqa: E402
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 IMAGES = REPO / "docs" / "img"
@@ -144,12 +144,11 @@ def headline_block() -> str:
 
 def pixel_rows() -> list[list[str]]:
     """The headline rows of bench/pixels.py, whose runs may be split over several result files:
-    ours on each arm, beside SB3's run on that arm if there is one."""
+    ours on each arm, beside SB3's run on that arm if there is one and ours at SB3's budget."""
     parts = ["pixels", "pixels_franka_panda", "pixels_xarm6", "pixels_sb3"]
     results = [r for r in map(load, parts) if r is not None]
     sb3 = {
-        row[0].split(", ")[-1]: f"{row[1]} at {r['data']['sb3_steps'] // 1000}k steps, {row[3]} s "
-        f"({len(r['data']['seeds'])} seeds, SB3 MultiInputPolicy)"
+        row[0].split(", ")[-1]: (row, r["data"]["sb3_steps"], len(r["data"]["seeds"]))
         for r in results
         for row in r["rows"]
         if row[0].startswith("sb3")
@@ -160,12 +159,30 @@ def pixel_rows() -> list[list[str]]:
         for row in r["rows"]:
             if row[0].startswith("ours, "):
                 robot = row[0].removeprefix("ours, ")
+                comparison = "-"
+                if robot in sb3:
+                    sb3_row, sb3_steps, seeds = sb3[robot]
+                    comparison = (
+                        f"{sb3_row[1]} at {sb3_steps // 1000}k steps, {sb3_row[3]} s ({seeds} "
+                        f"seeds, SB3 MultiInputPolicy); "
+                        + evaluation_at(r["data"][robot]["runs"], sb3_steps)
+                    )
                 rows.append([
                     f"ArmReach-v1 robot={robot} obs_mode=pixels, final success", budget,
-                    f"{row[1]}, {row[3]} s per run", sb3.get(robot, "-"),
+                    f"{row[1]}, {row[3]} s per run", comparison,
                     f"[pixels]({LINK}#learning-from-pixels)",
                 ])  # fmt: skip
     return rows
+
+
+def evaluation_at(runs: list[dict], steps: int) -> str:
+    """Ours' evaluations (50 episodes of unseen seeds, during the run) at the first point at or
+    past `steps`: beside a comparison trained for `steps`, ours at that budget."""
+    points = [next((p for p in run["evals"] if p[0] >= steps), None) for run in runs]
+    if None in points:
+        return f"this project has no evaluation at {steps // 1000}k in every run"
+    at = max(p[0] for p in points)
+    return f"this project's evaluation at {at / 1000:.0f}k: {median_range([p[1] for p in points])}"
 
 
 def expect_block() -> str:

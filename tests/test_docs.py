@@ -108,3 +108,11 @@ def test_mkdocs_builds_strict(tmp_path):
         pytest.fail("mkdocs is missing: pip install -r requirements-dev.txt")
     result = run([str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")])
     assert_ok(result)
+
+
+def test_headline_sets_this_projects_evaluation_at_the_comparisons_budget():
+    runs = [{"evals": [[182000, 0.5], [202000, 0.9], [222000, 1.0]]},
+            {"evals": [[182000, 0.1], [202000, 0.7]]}, {"evals": [[202000, 0.8]]}]  # fmt: skip
+    at_202k = "this project's evaluation at 202k: 0.80 (0.70-0.90)"
+    assert render.evaluation_at(runs, 200000) == at_202k
+    assert "no evaluation at 210k" in render.evaluation_at(runs, 210000)  # the second run ended
