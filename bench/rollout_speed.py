@@ -1,17 +1,22 @@
-"""PPO collection steps/s per rank against env-only steps/s of the same K envs, in one run.
+"""PPO collection steps/s per rank against env-only steps/s of the same K envs, in one run, and
+where the collection's time goes.
 
-rollout: the real ``ppo.ppo`` on ArmReach-v0 with ``envs_per_proc=K``, one epoch, in this process
-(a world of one). Nothing of its loop is copied here: the bench swaps ``core.PPOBuffer`` for a
-subclass whose ``store`` also notes the time, and the clock runs from the first ``buf.store`` of
-the epoch to the last one. Between them lie T - 1 whole steps of ppo()'s loop, each exactly as
-training does it: record and normalize the observations, one batched ``ac.step``, clip the
-actions, step each of the K envs, ``buf.store``, ``logger.store``, ``finish_path`` with a batched
-V(s_T) bootstrap at each episode end, reset. Building the envs, the update (cut to one gradient
-step each for pi and v), logging and the checkpoint lie outside the window.
-env-only: K fresh ``gymnasium.make("ArmReach-v0")`` envs stepped one after the other, T steps each,
-with actions drawn beforehand from the untrained policy's noise (a Gaussian of std exp(-0.5), as
-``log_std`` starts, clipped to the action box: the physics cost depends on how the arm moves),
-resets included whenever an episode ends (every 50 steps, at the time limit).
+rollout: the real ``ppo.ppo`` on ``--env`` (ArmReach-v0 unless told; ``--env_kwargs`` as ppo.py
+takes them, the flag given again for each further env setting) with ``envs_per_proc=K``, one
+epoch, in this process (a world of one). Nothing of its loop is copied here: the bench wraps
+``ppo.EnvBatch.step``, the actor-critic's ``step`` and ``core.PPOBuffer.store`` in timers, and the
+clock runs from the first ``buf.store`` of the epoch to the last one. Between them lie T - 1 whole
+steps of ppo()'s loop, each exactly as training does it: record and normalize the observations,
+one batched ``ac.step``, clip the actions, step each of the K envs, ``buf.store``,
+``logger.store``, ``finish_path`` with a batched V(s_T) bootstrap at each episode end, reset.
+Building the envs, the update (cut to one gradient step each for pi and v), logging and the
+checkpoint lie outside the window. Per env step, the table splits the window's time into the K
+envs' steps (``EnvBatch.step``: the envs and the batch's bookkeeping), the policy (``ac.step``:
+actor and critic forward, the sample, its log-prob), ``buf.store`` and the rest of the loop.
+env-only: K fresh ``gymnasium.make(env, **env_kwargs)`` envs stepped one after the other, T steps
+each, with actions drawn beforehand from the untrained policy's noise (a Gaussian of std
+exp(-0.5), as ``log_std`` starts, clipped to the action box: the physics cost depends on how the
+arm moves), resets included whenever an episode ends (ArmReach: at the time limit).
 Threads: by default torch runs with what ppo() itself sets (``setup_pytorch_for_mpi``: one
 thread per rank); ``--threads N`` replaces that call, as seen from
 ppo.py, by ``torch.set_num_threads(N)``. The header prints the number the rollout ran with. It
@@ -21,14 +26,17 @@ the pool's second thread waits for a core (measured: ~3 ms per tanh, rollouts ~1
 steps/s count env steps (K per loop iteration); ratio = rollout / env-only, so 1 - ratio is the
 share of a rank's collection time spent outside the envs (policy, normalizer, buffer, logger).
 For each K the two alternate (env-only first in even repeats, rollout first in odd ones), so that
-machine noise hits both alike; the table shows the medians over ``--repeats``. The row marked *
-is ppo()'s default ``envs_per_proc``; the goal there is a ratio >= 0.8.
+machine noise hits both alike; the table shows the medians over ``--repeats``. The row marked
+(default) is ppo()'s default ``envs_per_proc``; the goal there is a ratio >= 0.8.
 
     python bench/rollout_speed.py [--steps 8000] [--repeats 3] [--envs 1 4 8 16] [--threads N]
+    python bench/rollout_speed.py --env ArmReach-v1 --envs 20 --env_kwargs obs_mode=pixels \
+        robot=kuka_iiwa --env_kwargs obs_mode=pixels robot=xarm6    # pixels, two arms
 """
 
 import argparse
 import contextlib
+import functools
 import inspect
 import statistics
 import sys
@@ -45,6 +53,7 @@ import core  # noqa: E402
 import envs  # noqa: E402, F401  (registers ArmReach-v0)
 import ppo  # noqa: E402
 from bench.common import add_out_argument, report  # noqa: E402
+from utils.cli import key_value  # noqa: E402
 
 ENV_ID = "ArmReach-v0"
 DEFAULT_K = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
@@ -64,30 +73,44 @@ def torch_threads_in_ppo(threads: int | None):
 
 
 @contextlib.contextmanager
-def timed_buffer_stores():
-    """Within the block, every PPOBuffer that ppo() builds appends perf_counter() at each store."""
-    times: list[float] = []
+def timed_collection():
+    """Within the block, ppo() notes when each `buf.store` starts, and how long each call of
+    EnvBatch.step, of the actor-critic's `step` and of `buf.store` takes."""
+    record: dict[str, list[float]] = dict(stores=[], envs=[], policy=[], buffer=[])
 
-    class TimedPPOBuffer(core.PPOBuffer):
-        def store(self, *args, **kwargs) -> None:
-            times.append(time.perf_counter())
-            super().store(*args, **kwargs)
+    def timed(function, part: str):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            if part == "buffer":
+                record["stores"].append(start)
+            result = function(*args, **kwargs)
+            record[part].append(time.perf_counter() - start)
+            return result
 
-    original = core.PPOBuffer
-    core.PPOBuffer = TimedPPOBuffer
+        return wrapper
+
+    parts = [(ppo.EnvBatch, "step", "envs"), (core.MLPActorCritic, "step", "policy"),
+             (core.PPOBuffer, "store", "buffer")]  # fmt: skip
+    originals = [(cls, name, getattr(cls, name)) for cls, name, _ in parts]
+    for cls, name, part in parts:
+        setattr(cls, name, timed(getattr(cls, name), part))
     try:
-        yield times
+        yield record
     finally:
-        core.PPOBuffer = original
+        for cls, name, original in originals:
+            setattr(cls, name, original)
 
 
 def rollout_rate(
-    k: int, steps_per_env: int, out_dir: Path, seed: int, threads: int | None = None
-) -> tuple[float, int]:
-    """Env steps/s of ppo()'s collection loop with k envs; and the torch threads it ran with."""
-    with torch_threads_in_ppo(threads), timed_buffer_stores() as times:
+    k: int, steps_per_env: int, out_dir: Path, seed: int, threads: int | None = None,
+    env_id: str = ENV_ID, env_kwargs: dict | None = None,
+) -> tuple[float, dict[str, float], int]:  # fmt: skip
+    """Env steps/s of ppo()'s collection loop with k envs; microseconds per env step in the envs,
+    the policy, the buffer and the rest of the loop; and the torch threads it ran with."""
+    with torch_threads_in_ppo(threads), timed_collection() as record:
         ppo.ppo(
-            lambda: gym.make(ENV_ID),
+            lambda: gym.make(env_id, **(env_kwargs or {})),
             seed=seed,
             steps_per_epoch=k * steps_per_env,
             epochs=1,
@@ -98,9 +121,21 @@ def rollout_rate(
             quiet=True,
             logger_kwargs=dict(output_dir=str(out_dir)),
         )
-    if len(times) != steps_per_env:
-        raise RuntimeError(f"expected {steps_per_env} buffer stores, ppo() made {len(times)}")
-    return k * (len(times) - 1) / (times[-1] - times[0]), torch.get_num_threads()
+    if any(len(calls) != steps_per_env for calls in record.values()):
+        counts = {part: len(calls) for part, calls in record.items()}
+        raise RuntimeError(f"expected {steps_per_env} calls of each, ppo() made {counts}")
+    # The window runs from the first store's start to the last one's: it holds the envs' and the
+    # policy's calls of every step but the first, and every store but the last.
+    window = record["stores"][-1] - record["stores"][0]
+    env_steps = k * (steps_per_env - 1)
+    us = {
+        "envs": sum(record["envs"][1:]),
+        "policy": sum(record["policy"][1:]),
+        "buffer": sum(record["buffer"][:-1]),
+    }
+    us["rest"] = window - sum(us.values())
+    us = {part: 1e6 * seconds / env_steps for part, seconds in us.items()}
+    return env_steps / window, us, torch.get_num_threads()
 
 
 def env_only_rate(
@@ -142,6 +177,15 @@ def main() -> None:
         default=None,
         help="torch threads for ppo() (default: what ppo() sets, one per rank)",
     )
+    parser.add_argument("--env", default=ENV_ID, help="Gymnasium env id")
+    parser.add_argument(
+        "--env_kwargs",
+        type=key_value,
+        nargs="*",
+        action="append",
+        metavar="KEY=VALUE",
+        help="keywords of gym.make, as ppo.py takes them; again for each further env setting",
+    )
     add_out_argument(parser, "rollout_speed")
     args = parser.parse_args()
     if args.threads is not None and args.threads < 1:
@@ -155,41 +199,58 @@ def main() -> None:
             f"--steps={args.steps} must be at least 2 x the largest K ({max(args.envs)}), so that "
             "every env takes two steps: the rollout is timed from the first step to the last."
         )
+    settings = [dict(pairs) for pairs in args.env_kwargs or [[]]]
 
-    rows, threads = [], None
+    rows, data, threads = [], [], None
     with tempfile.TemporaryDirectory(prefix="rollout_speed_") as tmp:
-        for k in args.envs:
-            steps_per_env = args.steps // k
-            rollout_rates, env_rates = [], []
-            for r in range(args.repeats):
-                # Alternate which goes first, so that a drift of machine speed hits both alike.
-                for which in ("env", "rollout") if r % 2 == 0 else ("rollout", "env"):
-                    if which == "env":
-                        env_rates.append(env_only_rate(k, steps_per_env, seed=r))
-                    else:
-                        out_dir = Path(tmp) / f"k{k}_r{r}"
-                        rate, threads = rollout_rate(k, steps_per_env, out_dir, r, args.threads)
-                        rollout_rates.append(rate)
-            rows.append((k, statistics.median(rollout_rates), statistics.median(env_rates)))
+        for i, env_kwargs in enumerate(settings):
+            for k in args.envs:
+                steps_per_env = args.steps // k
+                rollout_rates, env_rates, parts = [], [], []
+                for r in range(args.repeats):
+                    # Alternate which goes first, so that a drift of machine speed hits both alike.
+                    for which in ("env", "rollout") if r % 2 == 0 else ("rollout", "env"):
+                        if which == "env":
+                            rate = env_only_rate(k, steps_per_env, r, args.env, **env_kwargs)
+                            env_rates.append(rate)
+                        else:
+                            out_dir = Path(tmp) / f"s{i}_k{k}_r{r}"
+                            rate, us, threads = rollout_rate(
+                                k, steps_per_env, out_dir, r, args.threads, args.env, env_kwargs
+                            )
+                            rollout_rates.append(rate)
+                            parts.append(us)
+                rollout, env_only = statistics.median(rollout_rates), statistics.median(env_rates)
+                us = {part: statistics.median(p[part] for p in parts) for part in parts[0]}
+                setting = " ".join(f"{key}={value}" for key, value in env_kwargs.items())
+                rows.append([
+                    setting or "-", f"{k}{' (default)' if k == DEFAULT_K else ''}",
+                    f"{rollout:.0f}", f"{env_only:.0f}", f"{rollout / env_only:.2f}",
+                    f"{1e6 / env_only:.0f}; " + ", ".join(f"{us[part]:.0f}" for part in us),
+                ])  # fmt: skip
+                data.append(dict(env_kwargs=env_kwargs, k=k, rollout=rollout, env_only=env_only,
+                                 us_per_step=us))  # fmt: skip
 
     report(
         "rollout_speed",
         sys.argv[1:],
         args.out,
-        title=f"PPO rollout speed per rank: {ENV_ID}, MLPActorCritic (64, 64), 1 process, "
+        title=f"PPO rollout speed per rank: {args.env}, ppo()'s default actor-critic, 1 process, "
         f"torch threads {threads}, median of {args.repeats}",
-        columns=["K envs", "rollout steps/s", "env-only steps/s", "ratio"],
-        rows=[
-            [
-                f"{k}{' (default)' if k == DEFAULT_K else ''}",
-                f"{rollout:.0f}",
-                f"{env_only:.0f}",
-                f"{rollout / env_only:.2f}",
-            ]
-            for k, rollout, env_only in rows
-        ],  # fmt: skip
-        notes="ratio = rollout / env-only: the share of a rank's collection time in the envs.",
-        data=dict(rows=rows, default_k=DEFAULT_K, threads=threads),
+        columns=[
+            "env_kwargs",
+            "K envs",
+            "rollout steps/s",
+            "env-only steps/s",
+            "ratio",
+            "per env step (us): env-only; rollout's envs, policy, buffer, rest",
+        ],
+        rows=rows,
+        notes="ratio = rollout / env-only: the share of a rank's collection time in the envs. "
+        "A ratio of 0.8 leaves a quarter of env-only's time per step for all the rest. The "
+        "buffer's time includes the first touches of its fresh memory, which training pays in "
+        "its first epoch only.",
+        data=dict(env=args.env, rows=data, default_k=DEFAULT_K, threads=threads),
     )
 
 

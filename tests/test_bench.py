@@ -5,6 +5,8 @@ import inspect
 import tempfile
 from pathlib import Path
 
+import pytest
+
 import ppo
 from tests.helpers import run_bench
 
@@ -28,17 +30,21 @@ def test_env_speed_bench_writes_env_to_raw_and_pixels_to_state_ratios(tmp_path):
     assert len(result["data"]["pixels"]) == 3
 
 
-def test_rollout_speed_bench_writes_a_row_per_k_and_marks_the_default(tmp_path):
+def test_rollout_speed_bench_writes_a_row_per_setting_and_k_and_splits_the_rollout(tmp_path):
     ks = sorted({1, DEFAULT_K})
-    args = ["--steps", str(8 * max(ks)), "--repeats", "1", "--envs", *map(str, ks)]
-    result = run_bench("rollout_speed", args, tmp_path, timeout=120)
-    assert [row[0] for row in result["rows"]] == [
-        f"{k}{' (default)' if k == DEFAULT_K else ''}" for k in ks
+    args = ["--steps", str(8 * max(ks)), "--repeats", "1", "--envs", *map(str, ks),
+            "--env_kwargs", "--env_kwargs", "max_episode_steps=5"]  # fmt: skip
+    result = run_bench("rollout_speed", args, tmp_path, timeout=180)
+    labels = [f"{k}{' (default)' if k == DEFAULT_K else ''}" for k in ks]
+    assert [row[:2] for row in result["rows"]] == [
+        [setting, label] for setting in ("-", "max_episode_steps=5") for label in labels
     ]
-    for rollout, env_only, ratio in zip(
-        *(numbers(result["rows"], c) for c in (1, 2, 3)), strict=True
-    ):
+    for row, measured in zip(result["rows"], result["data"]["rows"], strict=True):
+        rollout, env_only, ratio = map(float, row[2:5])
         assert rollout > 0 and env_only > 0 and abs(ratio - rollout / env_only) < 0.01
+        us = measured["us_per_step"]  # the window's time, split: the parts add up to it
+        assert min(us["envs"], us["policy"], us["buffer"]) > 0
+        assert sum(us.values()) == pytest.approx(1e6 / measured["rollout"], rel=1e-6)
 
 
 def test_mpi_speed_bench_writes_allreduce_and_training_speed_ups(tmp_path):
