@@ -6,7 +6,11 @@ random-action episodes; each CNN, with the same head (64 tanh units, then 3 numb
 target's position from them (Adam, lr 3e-4, minibatches of 125, the targets normalized), and the
 table gives the root-mean-square error per axis on `--test` frames it never trained on, after
 each of `--marks` steps. The flattening CNN is the Nature DQN network at half width (16, 32, 32
-filters; kernels 8, 4, 3; strides 4, 2, 1), what an Atari policy would use.
+filters; kernels 8, 4, 3; strides 4, 2, 1), what an Atari policy would use. The third is
+core.cnn with 8 x 8 patches instead of 4 x 4: a quarter of the positions for its convolutions,
+the cheapest way to make the pixel policy's forward pass faster. Beside each error, the CNN's
+forward pass in microseconds per image, at the batch of one rollout step (ppo()'s default
+envs_per_proc images) on one thread, as one rank runs it.
 
     python bench/encoders.py [--arms kuka_iiwa ...] [--images 5000] [--marks 1000 3000]
 """
@@ -14,6 +18,7 @@ filters; kernels 8, 4, 3; strides 4, 2, 1), what an Atari policy would use.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -26,6 +31,7 @@ import torch.nn as nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import core  # noqa: E402
 import envs  # noqa: E402, F401
+import ppo  # noqa: E402
 from bench.common import add_out_argument, report  # noqa: E402
 from envs.robots import PRESETS  # noqa: E402
 
@@ -39,10 +45,18 @@ def flattening_cnn(channels: int) -> nn.Sequential:
     )  # fmt: skip
 
 
+def coarse_cnn(channels: int) -> nn.Sequential:
+    cnn = core.cnn(channels)
+    cnn[0] = nn.Conv2d(channels, 16, 8, stride=8)
+    return cnn
+
+
 ENCODERS = {
     "spatial softmax (core.cnn)": core.cnn,
     "flatten (Nature DQN, half width)": flattening_cnn,
+    "spatial softmax, 8 x 8 patches": coarse_cnn,
 }
+BATCH = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
 
 
 def record(robot: str, frames: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,6 +103,19 @@ def errors(make_cnn, images, targets, train: int, marks: list[int], seed: int) -
     return results
 
 
+def forward_us(make_cnn, images, repeats: int = 200) -> float:
+    """Microseconds per image of the CNN's forward pass (from uint8, as the DictEncoder feeds it)
+    on batches of BATCH images."""
+    cnn = make_cnn(images.shape[-1])
+    batch = images[:BATCH]
+    with torch.no_grad():
+        cnn((batch.float() / 255).permute(0, 3, 1, 2))  # first call: allocations
+        start = time.perf_counter()
+        for _ in range(repeats):
+            cnn((batch.float() / 255).permute(0, 3, 1, 2))
+    return 1e6 * (time.perf_counter() - start) / (repeats * len(batch))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arms", nargs="+", default=sorted(PRESETS), choices=sorted(PRESETS))
@@ -104,18 +131,27 @@ def main() -> None:
         images, targets = record(robot, args.images + args.test, args.seed)
         for name, make_cnn in ENCODERS.items():
             result = errors(make_cnn, images, targets, args.images, args.marks, args.seed)
-            data[f"{robot}, {name}"] = result
+            us = forward_us(make_cnn, images)
+            data[f"{robot}, {name}"] = dict(errors=result, forward_us=us)
             for step, x, y, z, seconds in result:
-                rows.append(
-                    [robot, name, step, f"{x:.1f}", f"{y:.1f}", f"{z:.1f}", f"{seconds:.0f}"]
-                )
+                rows.append([robot, name, step, f"{x:.1f}", f"{y:.1f}", f"{z:.1f}",
+                             f"{seconds:.0f}", f"{us:.0f}"])  # fmt: skip
     report(
         "encoders",
         sys.argv[1:],
         args.out,
         title=f"The target's position from the camera image, learned supervised: {args.images} "
         f"training and {args.test} test frames per arm",
-        columns=["arm", "CNN", "steps", "error x (cm)", "error y (cm)", "error z (cm)", "seconds"],
+        columns=[
+            "arm",
+            "CNN",
+            "steps",
+            "error x (cm)",
+            "error y (cm)",
+            "error z (cm)",
+            "seconds",
+            f"forward (us per image, batch {BATCH})",
+        ],  # fmt: skip
         rows=rows,
         notes="Root-mean-square error per axis on the test frames; z is the height.",
         data=data,

@@ -156,8 +156,9 @@ def test_pixels_bench_writes_ours_beside_env_only_and_sb3(tmp_path):
 def test_encoders_bench_writes_each_cnns_error_at_each_mark(tmp_path):
     args = ["--arms", "xarm6", "--images", "200", "--test", "50", "--marks", "2", "5"]
     result = run_bench("encoders", args, tmp_path, timeout=120)
-    assert [row[1:3] for row in result["rows"]] == [
-        [cnn, mark] for cnn in ("spatial softmax (core.cnn)", "flatten (Nature DQN, half width)")
-        for mark in ("2", "5")
-    ]  # fmt: skip
+    cnns = ["spatial softmax (core.cnn)", "flatten (Nature DQN, half width)",
+            "spatial softmax, 8 x 8 patches"]  # fmt: skip
+    assert [row[1:3] for row in result["rows"]] == [[cnn, m] for cnn in cnns for m in ("2", "5")]
     assert all(float(error) > 0 for row in result["rows"] for error in row[3:6])
+    forward = {cnn: result["data"][f"xarm6, {cnn}"]["forward_us"] for cnn in cnns}
+    assert forward[cnns[2]] < forward[cnns[0]]  # the coarse patches: the cheaper forward pass
