@@ -51,6 +51,7 @@ from utils.cli import check_arguments, check_or_exit, fail, parse_args
 from utils.env_check import make_env
 from utils.logx import EpochLogger, load_config, setup_logger_kwargs, shell_command, with_run_dir
 from utils.mpi import (
+    CtrlC,
     flat_grad_buffer,
     gather,
     mpi_avg,
@@ -804,6 +805,7 @@ def ppo(
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
         start_time = time.time() - progress.elapsed_time
         logger.start_progress_bar(epochs, initial=progress.epoch + 1)
+        ctrl_c = on_exit.enter_context(CtrlC())  # Ctrl-C: every rank stops after this epoch
 
         for epoch in range(progress.epoch + 1, epochs):
             epoch_start = time.time()
@@ -843,9 +845,12 @@ def ppo(
                 logger, progress, envs.reports_success, eval_freq > 0, loss, state_loss,
                 steps_per_sec,
             )  # fmt: skip
-            if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
+            stop = mpi_sum(float(ctrl_c.pressed)) > 0  # collective: on any rank, all stop here
+            if (epoch + 1) % save_freq == 0 or epoch == epochs - 1 or stop:
                 # collective: every rank's random generators, gathered to rank 0
                 save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)
+            if stop:
+                raise KeyboardInterrupt
         logger.announce(
             f"Run directory: {logger.output_dir} (done). Run the policy: "
             + shell_command("-m", "utils.test_policy", logger.output_dir.resolve())

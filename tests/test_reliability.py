@@ -111,23 +111,30 @@ def test_a_failing_rank_brings_the_whole_job_down_within_seconds_with_its_messag
     assert time.time() - start < 30
 
 
-def test_ctrl_c_stops_every_rank_and_leaves_the_last_checkpoint_intact(tmp_path):
+def test_ctrl_c_stops_every_rank_after_saving_the_epoch_it_interrupts(tmp_path):
+    # No periodic checkpoint before epoch 1000: the one after Ctrl-C is the interrupt's own.
     args = [sys.executable, "ppo.py", "--cpu", "2", "--epochs", "1000", "--steps", "400"]
-    args += ["--save_freq", "1", "--quiet", "--data_dir", str(tmp_path)]
+    args += ["--save_freq", "1000", "--quiet", "--data_dir", str(tmp_path)]
     proc = subprocess.Popen(
         args, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    checkpoint = default_run_dir(tmp_path) / "checkpoint.pt"
+    run_dir = default_run_dir(tmp_path)
+    checkpoint = run_dir / "checkpoint.pt"
     deadline = time.time() + 120
-    while not checkpoint.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+    progress = run_dir / "progress.txt"
     try:
-        stdout, stderr = (text.decode() for text in proc.communicate(timeout=20))
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("ranks still running 20 s after Ctrl-C")
+        while time.time() < deadline and not (
+            progress.exists() and progress.read_text().count("\n") >= 3
+        ):
+            time.sleep(0.1)  # until the header and two epochs' rows are written
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+        try:
+            stdout, stderr = (text.decode() for text in proc.communicate(timeout=20))
+        except subprocess.TimeoutExpired:
+            pytest.fail("ranks still running 20 s after Ctrl-C")
+        assert subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout == b""
+    finally:  # the ranks have their own process groups: a failed test leaves none behind
+        subprocess.run(["pkill", "-9", "-f", str(tmp_path)])
     assert proc.returncode != 0
     assert "Traceback" not in stderr, stderr
     resume = f"ppo.py --resume {checkpoint.parent.resolve()}"
@@ -135,7 +142,7 @@ def test_ctrl_c_stops_every_rank_and_leaves_the_last_checkpoint_intact(tmp_path)
     assert resume in stdout and f"cd {REPO} && {sys.executable} " in stdout
     saved = torch.load(checkpoint, weights_only=True)
     assert all(torch.isfinite(t).all() for t in saved["ac"].values())
-    assert subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout == b""
+    assert saved["epoch"] == read_progress(run_dir)[1][-1]["Epoch"]  # nothing trained is lost
 
 
 def test_nan_observation_stops_with_epoch_and_quantity_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -74,13 +76,40 @@ def mpi_fork(n: int, argv: list[str] | None = None) -> None:
     try:
         sys.exit(job.wait())
     except KeyboardInterrupt:
-        # Ctrl-C reached mpirun and its ranks too: give them a moment to stop (rank 0 says how
-        # to resume), then exit with mpirun's status, without a traceback.
+        # Ctrl-C reached mpirun, which passes it to the ranks: they stop together at the end of
+        # their epoch (ppo()'s CtrlC), rank 0 says how to resume. Wait for that, without a
+        # traceback; a second Ctrl-C stops them at once.
         try:
-            sys.exit(job.wait(timeout=15))
-        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            sys.exit(job.wait())
+        except KeyboardInterrupt:
             job.kill()
             sys.exit(130)
+
+
+class CtrlC:
+    """Within the block, a first Ctrl-C (SIGINT) is noted in `pressed`, not raised: the caller
+    agrees on it over all ranks and stops every rank at the same point, where none can be left
+    waiting in a collective (a rank raising on its own is killed by the others' MPI_Abort before
+    it says anything). A second Ctrl-C raises KeyboardInterrupt at once. Outside the main thread,
+    or when SIGINT already has a handler of its own, it changes nothing."""
+
+    def __init__(self):
+        self.pressed = False
+        self.previous = None
+
+    def __enter__(self) -> CtrlC:
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self.note)
+        return self
+
+    def note(self, signum, frame) -> None:
+        self.pressed = True
+        signal.signal(signal.SIGINT, self.previous)  # the next one raises
+
+    def __exit__(self, *exc_info) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def proc_id() -> int:
