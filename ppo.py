@@ -788,7 +788,6 @@ def ppo(
         rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
         optimizers = make_optimizers(ac, pi_lr, vf_lr, adam_eps)
-        # deterministic: the Gaussian's mean
         get_action = policy_function(ac, envs.action_space, deterministic=True)
         settings = {name: config[name] for name in UPDATE_ARGUMENTS}
         if not envs.critic_state:
@@ -805,7 +804,7 @@ def ppo(
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
         start_time = time.time() - progress.elapsed_time
         logger.start_progress_bar(epochs, initial=progress.epoch + 1)
-        ctrl_c = on_exit.enter_context(CtrlC())  # Ctrl-C: every rank stops after this epoch
+        ctrl_c = on_exit.enter_context(CtrlC())  # Ctrl-C on any rank: all stop after the epoch
 
         for epoch in range(progress.epoch + 1, epochs):
             epoch_start = time.time()
@@ -829,7 +828,7 @@ def ppo(
                 kl = mpi_avg(stats["KL"])  # collective
                 progress.kl_beta = adapt_kl_penalty(progress.kl_beta, kl, target_kl)
             progress.epoch = epoch
-            steps = mpi_sum(local_steps_per_env * envs_per_proc)  # collective
+            steps, stop = mpi_sum([buf.max_size * envs_per_proc, ctrl_c.pressed])  # collective
             progress.total_env_interacts += int(steps)
 
             if eval_env is not None:
@@ -845,7 +844,6 @@ def ppo(
                 logger, progress, envs.reports_success, eval_freq > 0, loss, state_loss,
                 steps_per_sec,
             )  # fmt: skip
-            stop = mpi_sum(float(ctrl_c.pressed)) > 0  # collective: on any rank, all stop here
             if (epoch + 1) % save_freq == 0 or epoch == epochs - 1 or stop:
                 # collective: every rank's random generators, gathered to rank 0
                 save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)
