@@ -74,18 +74,16 @@ def torch_threads_in_ppo(threads: int | None):
 
 @contextlib.contextmanager
 def timed_collection():
-    """Within the block, ppo() notes when each `buf.store` starts, and how long each call of
-    EnvBatch.step, of the actor-critic's `step` and of `buf.store` takes."""
-    record: dict[str, list[float]] = dict(stores=[], envs=[], policy=[], buffer=[])
+    """Within the block, ppo() notes (start, duration) of each call of EnvBatch.step, of the
+    actor-critic's `step` and of `buf.store`."""
+    record: dict[str, list[tuple[float, float]]] = dict(envs=[], policy=[], buffer=[])
 
     def timed(function, part: str):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             start = time.perf_counter()
-            if part == "buffer":
-                record["stores"].append(start)
             result = function(*args, **kwargs)
-            record[part].append(time.perf_counter() - start)
+            record[part].append((start, time.perf_counter() - start))
             return result
 
         return wrapper
@@ -126,12 +124,12 @@ def rollout_rate(
         raise RuntimeError(f"expected {steps_per_env} calls of each, ppo() made {counts}")
     # The window runs from the first store's start to the last one's: it holds the envs' and the
     # policy's calls of every step but the first, and every store but the last.
-    window = record["stores"][-1] - record["stores"][0]
+    window = record["buffer"][-1][0] - record["buffer"][0][0]
     env_steps = k * (steps_per_env - 1)
     us = {
-        "envs": sum(record["envs"][1:]),
-        "policy": sum(record["policy"][1:]),
-        "buffer": sum(record["buffer"][:-1]),
+        "envs": sum(seconds for _, seconds in record["envs"][1:]),
+        "policy": sum(seconds for _, seconds in record["policy"][1:]),
+        "buffer": sum(seconds for _, seconds in record["buffer"][:-1]),
     }
     us["rest"] = window - sum(us.values())
     us = {part: 1e6 * seconds / env_steps for part, seconds in us.items()}
