@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.spaces import Box, Dict, Discrete
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 from torch.optim import Adam
 
 import core
@@ -41,10 +42,10 @@ from utils.checkpoint import (
     Progress,
     check_resume,
     load_checkpoint,
+    rank_state,
     restore_checkpoint,
-    restore_rng_state,
+    restore_rank_state,
     resume_record,
-    rng_state,
     save_checkpoint,
 )
 from utils.cli import check_arguments, check_or_exit, fail, parse_args
@@ -52,6 +53,7 @@ from utils.env_check import make_env
 from utils.logx import EpochLogger, load_config, setup_logger_kwargs, shell_command, with_run_dir
 from utils.mpi import (
     CtrlC,
+    Interrupted,
     flat_grad_buffer,
     gather,
     mpi_avg,
@@ -63,12 +65,12 @@ from utils.mpi import (
     scatter,
     sync_params,
 )
+from utils.seeding import env_seeds, evaluation_seed, rank_seeds
 from utils.test_policy import policy_function, run_policy
 
 # ppo()'s arguments that update() takes, as they are.
 UPDATE_ARGUMENTS = ("clip_ratio", "loss", "train_pi_iters", "train_v_iters", "minibatches",
                     "target_kl", "max_grad_norm", "state_loss_coef")  # fmt: skip
-EVAL_SEED = 1_000_000  # evaluation episodes reset with EVAL_SEED + i: seeds training never uses
 
 
 def setup_pytorch_for_mpi() -> None:
@@ -107,12 +109,18 @@ class EnvBatch:
         self.obs: np.ndarray | dict | None = None  # the envs' current observations, after reset()
         self.ep_ret = np.zeros(k)
         self.ep_len = np.zeros(k, dtype=np.int64)
-        self.reports_success: bool | None = None  # known after a step: is is_success in info?
+        # Each env's generator as it was before its episode's reset: a resume draws the episode
+        # again from it (utils/checkpoint.py).
+        self.reset_rng: list[dict] = [{}] * k
+        self.reports_success = False  # has any step's info held is_success?
 
-    def reset(self, seed: int | None = None) -> None:
-        """Start an episode in every env; env k resets with seed + k (no seed: its own RNG)."""
-        seeds = [None if seed is None else seed + k for k in range(len(self.envs))]
-        first = [self.observe(*env.reset(seed=s)) for env, s in zip(self.envs, seeds, strict=True)]
+    def reset(self, seeds: list[int]) -> None:
+        """Start an episode in every env, env k from reset(seed=seeds[k])."""
+        first = []
+        for k, (env, seed) in enumerate(zip(self.envs, seeds, strict=True)):
+            # what reset(seed=seed) seeds the env's generator with (Gymnasium's np_random)
+            self.reset_rng[k] = np.random.PCG64(seed).state
+            first.append(self.observe(*env.reset(seed=seed)))
         check_observation(first[0], self.observation_space)
         self.obs = core.stack_obs(first)
         self.ep_ret[:], self.ep_len[:] = 0, 0
@@ -135,8 +143,7 @@ class EnvBatch:
         for k, env in enumerate(self.envs):
             obs, rew[k], terminated[k], truncated[k], info = env.step(act[k])
             observations.append(self.observe(obs, info))
-            if self.reports_success is None:
-                self.reports_success = "is_success" in info
+            self.reports_success = self.reports_success or "is_success" in info
             success[k] = float(info.get("is_success", 0.0))
         next_obs = self.obs = core.stack_obs(observations)
         self.ep_ret += rew
@@ -146,14 +153,53 @@ class EnvBatch:
     def end_episode(self, k: int) -> tuple[float, int]:
         """(return, length) of env k's episode; env k starts its next one."""
         ep_ret, ep_len = self.ep_ret[k], self.ep_len[k]
-        obs = self.observe(*self.envs[k].reset())
+        self.reset_rng[k] = self.envs[k].unwrapped.np_random.bit_generator.state
+        self.set_obs(k, self.observe(*self.envs[k].reset()))
+        self.ep_ret[k], self.ep_len[k] = 0, 0
+        return ep_ret, ep_len
+
+    def set_obs(self, k: int, obs) -> None:
         if isinstance(obs, dict):
             for key, value in obs.items():
                 self.obs[key][k] = value
         else:
             self.obs[k] = obs
-        self.ep_ret[k], self.ep_len[k] = 0, 0
-        return ep_ret, ep_len
+
+    def episodes(self) -> dict:
+        """The episodes in flight, as a resume needs them: each env's generator before the
+        episode's reset, its physics (None where the env cannot give it), return and length,
+        and the current observations."""
+        return dict(
+            reset_rng=list(self.reset_rng),
+            physics=[physics_state(env) for env in self.envs],
+            ep_ret=self.ep_ret.tolist(),
+            ep_len=self.ep_len.tolist(),
+            obs=core.map_obs(torch.tensor, self.obs),
+        )
+
+    def restore_episodes(self, saved: dict) -> np.ndarray:
+        """Go on with saved episodes: each env draws its episode again from the saved generator,
+        then takes back its physics; an env that cannot restarts the episode from its start.
+        Returns which envs restarted."""
+        physics = saved.get("physics", [None] * len(self.envs))
+        restarted = np.array([state is None for state in physics])
+        self.obs = core.map_obs(lambda t: t.numpy(), saved["obs"]) if "obs" in saved else None
+        self.ep_ret[:] = saved.get("ep_ret", 0.0)
+        self.ep_len[:] = saved.get("ep_len", 0)
+        for k, env in enumerate(self.envs):
+            self.reset_rng[k] = saved["reset_rng"][k]
+            generator = np.random.Generator(np.random.PCG64())
+            generator.bit_generator.state = self.reset_rng[k]
+            env.unwrapped.np_random = generator
+            obs = self.observe(*env.reset())
+            if self.obs is None:
+                self.obs = core.stack_obs([obs] * len(self.envs))
+            if restarted[k]:
+                self.set_obs(k, obs)
+                self.ep_ret[k], self.ep_len[k] = 0, 0
+            else:
+                set_physics_state(env, physics[k], int(self.ep_len[k]))
+        return restarted
 
     def close(self) -> None:
         for env in self.envs:
@@ -164,6 +210,31 @@ class EnvBatch:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+# Wrappers that keep no state of their own but TimeLimit's step count, which a resume sets: an env
+# behind them (and behind no other) can have an episode in flight restored.
+STATELESS_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker)
+
+
+def physics_state(env: gym.Env) -> bytes | None:
+    """The physics of env's episode in flight, from the env's `get_state()` (ArmReach's), or
+    None if it has none or sits behind a wrapper with state of its own."""
+    while isinstance(env, gym.Wrapper):
+        if not isinstance(env, STATELESS_WRAPPERS):
+            return None
+        env = env.env
+    get_state = getattr(env, "get_state", None)
+    return None if get_state is None else get_state()
+
+
+def set_physics_state(env: gym.Env, state: bytes, ep_len: int) -> None:
+    """Put env's episode back where physics_state() took it, after ep_len steps."""
+    env.unwrapped.set_state(state)
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, TimeLimit):
+            env._elapsed_steps = ep_len
+        env = env.env
 
 
 def check_spaces(obs_space: gym.Space, act_space: gym.Space) -> None:
@@ -529,20 +600,22 @@ def adapt_kl_penalty(beta: float, kl: float, target_kl: float) -> float:
     return beta
 
 
-def evaluate(eval_env: gym.Env, get_action, episodes: int, due: bool, reports_success) -> dict:
-    """The deterministic policy on `episodes` fixed seeds that training never uses, split over
-    the ranks, the same seeds each time; NaN in the epochs it is not `due`. Collective."""
-    if not due:
-        return dict(EvalEpRet=np.nan, EvalSuccessRate=np.nan, EvalTime=0.0)
+def evaluate(eval_env: gym.Env, get_action, episodes: int, max_ep_len: int, first_seed: int):
+    """This rank's share of `episodes` episodes of the deterministic policy, episode i reset
+    with first_seed + i (seeds training never uses), as training runs them (max_ep_len): their
+    returns, lengths and successes (none where the env reports no is_success) and the time."""
     bounds = np.linspace(0, episodes, num_procs() + 1).astype(int)
     first, last = int(bounds[proc_id()]), int(bounds[proc_id() + 1])
-    start, returns, successes = time.time(), [], 0.0
+    start, result = time.time(), dict(returns=[], lengths=[], successes=[])
     if last > first:
-        result = run_policy(eval_env, get_action, last - first, seed=EVAL_SEED + first)
-        returns = result["returns"]
-        successes = (result["success_rate"] or 0.0) * len(returns)
-    success_rate = mpi_sum(successes) / episodes if reports_success else np.nan
-    return dict(EvalEpRet=returns, EvalSuccessRate=success_rate, EvalTime=time.time() - start)
+        seed = first_seed + first
+        result = run_policy(eval_env, get_action, last - first, seed, max_ep_len=max_ep_len)
+    return dict(
+        EvalEpRet=result["returns"],
+        EvalEpLen=result["lengths"],
+        EvalSuccessRate=result["successes"],  # its average over the ranks is the rate
+        EvalTime=time.time() - start,
+    )
 
 
 def log_epoch(
@@ -567,6 +640,7 @@ def log_epoch(
         logger.log_tabular("KLBeta", progress.kl_beta)
     if evaluated:
         logger.log_tabular("EvalEpRet", average_only=True)
+        logger.log_tabular("EvalEpLen", average_only=True)
         if reports_success:
             logger.log_tabular("EvalSuccessRate", average_only=True)
         logger.log_tabular("EvalTime", average_only=True)
@@ -575,12 +649,13 @@ def log_epoch(
     logger.dump_tabular()
 
 
-def save(run_dir, progress: Progress, ac, ac_kwargs, optimizers, rew_rms, envs) -> None:
+def save(run_dir, progress: Progress, ac, ac_kwargs, optimizers, rew_scaler, envs) -> None:
     """Checkpoint the run (utils/checkpoint.py says what it holds). Collective: every rank's
-    random generators are gathered to rank 0, which writes the file."""
-    rng = gather(rng_state(envs.envs))
+    generators and episodes in flight are gathered to rank 0, which writes the file."""
+    ranks = gather(rank_state(envs, rew_scaler))
     if proc_id() == 0:
-        save_checkpoint(run_dir, progress, ac, ac_kwargs, *optimizers, rng, rew_rms)
+        rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
+        save_checkpoint(run_dir, progress, ac, ac_kwargs, *optimizers, ranks, rew_rms)
 
 
 def load_resume(run_dir, config: dict):
@@ -592,14 +667,14 @@ def load_resume(run_dir, config: dict):
     return checkpoint, resume_record(config, saved_config, checkpoint["epoch"] + 1)
 
 
-def restore(checkpoint, ac, optimizers, rew_rms, envs: EnvBatch) -> Progress:
+def restore(checkpoint, ac, optimizers, rew_scaler, envs: EnvBatch) -> Progress:
     """Continue from a checkpoint: weights, optimizers, reward scale, and each rank its own
-    random generators, scattered from rank 0's copy. Collective. Returns where training stopped."""
+    generators and episodes in flight, scattered from rank 0's copy. Collective. Returns where
+    training stopped."""
+    rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
     progress = restore_checkpoint(checkpoint, ac, *optimizers, rew_rms)
-    restore_rng_state(scatter(checkpoint["rng"] if proc_id() == 0 else None), envs.envs)
-    # The physics of episodes in flight was not saved: they start anew, from the restored
-    # generators.
-    envs.reset()
+    restore_rank_state(scatter(checkpoint["ranks"] if proc_id() == 0 else None), envs, rew_scaler)
+    envs.reports_success = progress.reports_success
     return progress
 
 
@@ -610,7 +685,7 @@ def explain_a_stop(run_dir: Path):
     def on_exit(exc_type, exc, _) -> bool:
         resume = shell_command(Path(__file__).resolve(), "--resume", run_dir.resolve())
         saved = (run_dir / CHECKPOINT_FILE).exists()
-        if exc_type is KeyboardInterrupt and proc_id() == 0:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and proc_id() == 0:
             if saved:
                 print(f"\nInterrupted; to go on from the last checkpoint: {resume}", flush=True)
             else:
@@ -652,7 +727,7 @@ def ppo(
     anneal_lr=False,
     lambda_returns=True,
     log_std_init=-0.5,
-    envs_per_proc=20,
+    num_envs=40,
     normalize_obs=True,
     normalize_rew=True,
     warmup_normalizers=True,
@@ -676,9 +751,9 @@ def ppo(
             core.MLPActorCritic for a Box observation space, core.CNNActorCritic for a Dict.
         ac_kwargs (dict): More keyword arguments of actor_critic, e.g. ``dict(hidden_sizes=(64,
             64))``.
-        seed (int): Seed of the random generators; rank r uses seed + 10000 * r.
-        steps_per_epoch (int): Env steps per epoch over all ranks and envs, a multiple of ranks x
-            envs_per_proc (Spinning Up: 4000).
+        seed (int): Seed of every random stream: each rank's and env's is drawn from it.
+        steps_per_epoch (int): Env steps per epoch over all ranks and envs, a multiple of
+            num_envs (Spinning Up: 4000).
         epochs (int): Number of epochs, each one policy update.
         gamma (float): Discount factor, in (0, 1].
         clip_ratio (float): The clip range epsilon of the policy objective, usually 0.1 to 0.3.
@@ -709,7 +784,8 @@ def ppo(
         lambda_returns (bool): Fit V to the GAE-lambda returns; off, to the discounted
             rewards-to-go (Spinning Up).
         log_std_init (float): Initial log std of the Gaussian policy, learned from there.
-        envs_per_proc (int): Environments each rank steps as one batch, one policy call per step.
+        num_envs (int): Environments over all ranks, a multiple of the ranks; each rank steps
+            its share as one batch, one policy call per step.
         normalize_obs (bool): Normalize observations by running statistics merged over ranks,
             clipped to [-10, 10] (Spinning Up: off).
         normalize_rew (bool): Scale rewards by the running std of the discounted return, clipped
@@ -741,14 +817,17 @@ def ppo(
     if resume is not None:
         checkpoint, config["resumed"] = load_resume(resume, config)
         logger_kwargs = dict(logger_kwargs, output_dir=resume)
-    # Every rank draws its own random numbers, so that the ranks explore differently.
-    seed += 10000 * proc_id()
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    # Every stream from one SeedSequence of the seed (utils/seeding.py): each rank and each env
+    # draws its own, and no two seeds share one.
+    torch_seed, numpy_seed = rank_seeds(seed, proc_id())
+    torch.manual_seed(torch_seed)
+    np.random.seed(numpy_seed)
+    local_envs = num_envs // num_procs()
+    eval_seed = evaluation_seed(seed)
 
     with ExitStack() as on_exit:  # the envs and the logger are closed on every way out
-        envs = on_exit.enter_context(EnvBatch(env_fn, envs_per_proc, privileged_critic))
-        eval_env = on_exit.enter_context(make_env(env_fn)) if eval_freq > 0 else None
+        envs = on_exit.enter_context(EnvBatch(env_fn, local_envs, privileged_critic))
+        eval_env = on_exit.enter_context(make_env(env_fn))
         check_spaces(envs.observation_space, envs.action_space)
         # Made after the envs: an env that fails leaves no run directory, and the default run
         # name comes from the env's id and keywords (seed: rank 0's).
@@ -766,7 +845,7 @@ def ppo(
         on_exit.push(explain_a_stop(logger.output_dir))
         config["logger_kwargs"] = dict(logger_kwargs, output_dir=str(logger.output_dir))
         logger.save_config(config)  # on resume too: it records the epochs trained to
-        logger.announce(f"Run directory: {logger.output_dir}")
+        logger.announce(f"Run directory: {logger.output_dir.resolve()}")
 
         if actor_critic is None:
             actor_critic = core.default_actor_critic(envs.observation_space)
@@ -783,9 +862,9 @@ def ppo(
         sync_params(ac)  # collective: identical starting parameters on every rank
         var_counts = tuple(core.count_vars(module) for module in [ac.pi, ac.v])
         logger.log(f"\nNumber of parameters: \t pi: {var_counts[0]}, \t v: {var_counts[1]}\n")
-        local_steps_per_env = steps_per_epoch // (num_procs() * envs_per_proc)
+        local_steps_per_env = steps_per_epoch // num_envs
         buf = make_buffer(envs, local_steps_per_env, gamma, lam, lambda_returns)
-        rew_scaler = core.RewardScaler(envs_per_proc, gamma) if normalize_rew else None
+        rew_scaler = core.RewardScaler(local_envs, gamma) if normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
         optimizers = make_optimizers(ac, pi_lr, vf_lr, adam_eps)
         get_action = policy_function(ac, envs.action_space, deterministic=True)
@@ -795,12 +874,12 @@ def ppo(
 
         progress = Progress(kl_beta=kl_beta)
         if checkpoint is None:
-            envs.reset(seed)
+            envs.reset(env_seeds(seed, first=proc_id() * local_envs, count=local_envs))
             if warmup_normalizers and (ac.obs_rms is not None or rew_rms is not None):
                 # collective
                 warm_up_normalizers(ac, envs, buf, logger, max_ep_len, rew_scaler, progress)
         else:
-            progress = restore(checkpoint, ac, optimizers, rew_rms, envs)  # collective
+            progress = restore(checkpoint, ac, optimizers, rew_scaler, envs)  # collective
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
         start_time = time.time() - progress.elapsed_time
         logger.start_progress_bar(epochs, initial=progress.epoch + 1)
@@ -828,29 +907,42 @@ def ppo(
                 kl = mpi_avg(stats["KL"])  # collective
                 progress.kl_beta = adapt_kl_penalty(progress.kl_beta, kl, target_kl)
             progress.epoch = epoch
-            steps, stop = mpi_sum([buf.max_size * envs_per_proc, ctrl_c.pressed])  # collective
+            # collective: the epoch's env steps, and whether any rank saw Ctrl-C or is_success
+            steps, stop, success = mpi_sum([buf.max_size * local_envs, ctrl_c.pressed,
+                                            envs.reports_success])  # fmt: skip
             progress.total_env_interacts += int(steps)
+            if progress.reports_success is None:  # the columns are fixed by epoch 0's row
+                progress.reports_success = envs.reports_success = bool(success)
 
-            if eval_env is not None:
+            if eval_freq > 0:
                 due = (epoch + 1) % eval_freq == 0 or epoch == epochs - 1
-                success = envs.reports_success
-                stats = evaluate(eval_env, get_action, eval_episodes, due, success)  # collective
-                logger.store(**stats)
+                episodes = eval_episodes if due else 0
+                logger.store(**evaluate(eval_env, get_action, episodes, max_ep_len, eval_seed))
             progress.elapsed_time = time.time() - start_time
             steps_per_sec = steps_per_epoch / (time.time() - epoch_start)
             # collective: the statistics of every column over the ranks
             state_loss = settings["state_loss_coef"] > 0
             log_epoch(
-                logger, progress, envs.reports_success, eval_freq > 0, loss, state_loss,
+                logger, progress, progress.reports_success, eval_freq > 0, loss, state_loss,
                 steps_per_sec,
             )  # fmt: skip
             if (epoch + 1) % save_freq == 0 or epoch == epochs - 1 or stop:
-                # collective: every rank's random generators, gathered to rank 0
-                save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_rms, envs)
+                # collective: every rank's generators and episodes, gathered to rank 0
+                save(logger.output_dir, progress, ac, ac_kwargs, optimizers, rew_scaler, envs)
             if stop:
-                raise KeyboardInterrupt
+                raise Interrupted  # on every rank at once: none waits in a collective
+
+        final = evaluate(eval_env, get_action, eval_episodes, max_ep_len, eval_seed)
+        ret, success = (
+            mpi_statistics_scalar(final[key])[0] for key in ("EvalEpRet", "EvalSuccessRate")
+        )
+        logger.announce(  # collective ^: over the ranks' episodes
+            f"The final deterministic policy on {eval_episodes} episodes of unseen seeds: "
+            + (f"success rate {success:.2f}, " if progress.reports_success else "")
+            + f"average return {ret:.4g}."
+        )
         logger.announce(
-            f"Run directory: {logger.output_dir} (done). Run the policy: "
+            f"Run directory: {logger.output_dir.resolve()} (done). Run the policy: "
             + shell_command("-m", "utils.test_policy", logger.output_dir.resolve())
         )
     return ac
@@ -871,10 +963,12 @@ def main(argv: list[str] | None = None):
         if num_procs() > 1:
             raise  # on one rank only, maybe: the excepthook aborts the whole job
         fail(str(e))
+    except Interrupted:
+        sys.exit(130)  # every rank stopped at the same point; ppo() said how to resume
     except KeyboardInterrupt:
         if num_procs() > 1:
             raise  # a rank may wait in a collective: the excepthook aborts the whole job
-        sys.exit(130)  # ppo() said how to resume; no traceback
+        sys.exit(130)
 
 
 if __name__ == "__main__":

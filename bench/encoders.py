@@ -9,8 +9,8 @@ each of `--marks` steps. The flattening CNN is the Nature DQN network at half wi
 filters; kernels 8, 4, 3; strides 4, 2, 1), what an Atari policy would use. The third is
 core.cnn with 8 x 8 patches instead of 4 x 4: a quarter of the positions for its convolutions,
 the cheapest way to make the pixel policy's forward pass faster. Beside each error, the CNN's
-forward pass in microseconds per image, at the batch of one rollout step (ppo()'s default
-envs_per_proc images) on one thread, as one rank runs it.
+forward pass in microseconds per image, at the batch of one rollout step (a rank's share of
+ppo()'s default num_envs in a 2-rank run) on one thread, as one rank runs it.
 
     python bench/encoders.py [--arms kuka_iiwa ...] [--images 5000] [--marks 1000 3000]
 """
@@ -56,7 +56,7 @@ ENCODERS = {
     "flatten (Nature DQN, half width)": flattening_cnn,
     "spatial softmax, 8 x 8 patches": coarse_cnn,
 }
-BATCH = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
+BATCH = inspect.signature(ppo.ppo).parameters["num_envs"].default // 2  # a rank's, of 2
 
 
 def record(robot: str, frames: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,7 +59,7 @@ from utils.mpi import (  # noqa: E402
 
 ENV_ID = "ArmReach-v0"
 WARMUP_CALLS = 100
-DEFAULT_K = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
+NUM_ENVS = inspect.signature(ppo.ppo).parameters["num_envs"].default
 
 
 def time_allreduce(calls: int) -> dict:
@@ -166,10 +166,10 @@ def main() -> None:
             raise ValueError(f"--{name}={getattr(args, name)} must be at least 1.")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads={args.threads} must be at least 1 (or left out).")
-    if args.steps % (2 * DEFAULT_K) != 0:
+    if args.steps % NUM_ENVS != 0:
         raise ValueError(
-            f"--steps={args.steps} must be a multiple of 2 ranks x ppo()'s default envs_per_proc "
-            f"({DEFAULT_K}) = {2 * DEFAULT_K}, so that both runs collect the same steps."
+            f"--steps={args.steps} must be a multiple of ppo()'s default num_envs "
+            f"({NUM_ENVS}), so that both runs collect the same steps."
         )
 
     allreduce = launch(2, ["--part", "allreduce", "--calls", str(args.calls)])
@@ -196,7 +196,7 @@ def main() -> None:
             f"{a['per_parameter_us'] / a['fused_us']:.2f}",
         ])  # fmt: skip
     rows.append([
-        f"ppo() {ENV_ID}, {args.epochs} x {args.steps} steps, K={DEFAULT_K}",
+        f"ppo() {ENV_ID}, {args.epochs} x {args.steps} steps, num_envs={NUM_ENVS}",
         "env steps/s", f"{rate[2]:.1f}", f"{rate[1]:.1f}", f"{rate[2] / rate[1]:.2f}",
     ])  # fmt: skip
     report(

@@ -10,7 +10,7 @@ Stable-Baselines3's MultiInputPolicy on the same env, with where each epoch's ti
   ppo.update, wrapped; nothing of the loop is copied) and reads each rank's RSS after every
   epoch. The headline: the final deterministic policy on 100 episodes of unseen seeds, median
   (range) over the seeds, and the wall-clock of a run.
-- env-only: the same envs (envs_per_proc pixel envs per rank, on as many ranks) stepped alone
+- env-only: the same envs (a rank's share of num_envs pixel envs, on as many ranks) stepped alone
   with actions of the policy's starting std, resets included (bench/rollout_speed.py's loop):
   the steps/s collection cannot beat.
 - sb3: `stable_baselines3.PPO("MultiInputPolicy", env)` with its defaults (one env, its
@@ -227,7 +227,7 @@ def main() -> None:
     pixel_kwargs = dict(args.env_kwargs, obs_mode="pixels")
     if args.part == "env_only":
         return env_only_part(
-            args.robot, pixel_kwargs, args.env_steps, PPO_DEFAULTS["envs_per_proc"]
+            args.robot, pixel_kwargs, args.env_steps, PPO_DEFAULTS["num_envs"] // args.cpu
         )
     if args.part == "sb3":
         return sb3_part(args.robot, pixel_kwargs, args.seed, args.sb3_steps, args.final_episodes)

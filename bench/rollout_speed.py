@@ -2,7 +2,7 @@
 where the collection's time goes.
 
 rollout: the real ``ppo.ppo`` on ``--env`` (ArmReach-v0 unless told; ``--env_kwargs`` as ppo.py
-takes them, the flag given again for each further env setting) with ``envs_per_proc=K``, one
+takes them, the flag given again for each further env setting) with ``num_envs=K``, one
 epoch, in this process (a world of one). Nothing of its loop is copied here: the bench wraps
 ``ppo.EnvBatch.step``, the actor-critic's ``step`` and ``core.PPOBuffer.store`` in timers, and the
 clock runs from the first ``buf.store`` of the epoch to the last one. Between them lie T - 1 whole
@@ -27,7 +27,8 @@ steps/s count env steps (K per loop iteration); ratio = rollout / env-only, so 1
 share of a rank's collection time spent outside the envs (policy, normalizer, buffer, logger).
 For each K the two alternate (env-only first in even repeats, rollout first in odd ones), so that
 machine noise hits both alike; the table shows the medians over ``--repeats``. The row marked
-(default) is ppo()'s default ``envs_per_proc``; the goal there is a ratio >= 0.8.
+(default) is a rank's share of ppo()'s default ``num_envs`` under ``--cpu 2``; the goal there
+is a ratio >= 0.8.
 
     python bench/rollout_speed.py [--steps 8000] [--repeats 3] [--envs 1 4 8 16] [--threads N]
     python bench/rollout_speed.py --env ArmReach-v1 --envs 20 --env_kwargs obs_mode=pixels \
@@ -56,7 +57,8 @@ from bench.common import add_out_argument, report  # noqa: E402
 from utils.cli import key_value  # noqa: E402
 
 ENV_ID = "ArmReach-v0"
-DEFAULT_K = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
+# a rank's share of ppo()'s default num_envs in the documented 2-rank run
+DEFAULT_K = inspect.signature(ppo.ppo).parameters["num_envs"].default // 2
 INITIAL_STD = float(np.exp(-0.5))  # MLPGaussianActor's starting log_std
 
 
@@ -114,7 +116,7 @@ def rollout_rate(
             epochs=1,
             train_pi_iters=1,
             train_v_iters=1,
-            envs_per_proc=k,
+            num_envs=k,
             warmup_normalizers=False,  # one epoch collected, timed: the same loop, warm-up or not
             quiet=True,
             logger_kwargs=dict(output_dir=str(out_dir)),

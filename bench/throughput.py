@@ -3,8 +3,8 @@
 training: `python ppo.py --env ENV --cpu N --epochs E` with ppo()'s defaults; its StepsPerSec
           column (env steps per second over all ranks, collection and update included), the
           median over the epochs after the first (which pays for warming up).
-env-only: the same N processes under mpirun, each stepping ppo()'s default number of envs
-          (envs_per_proc) in turn with pre-drawn Gaussian actions of the policy's starting
+env-only: the same N processes under mpirun, each stepping its share of ppo()'s default number
+          of envs (num_envs) in turn with pre-drawn Gaussian actions of the policy's starting
           std, resets included, no policy and no update: the sum of their steps/s.
 The two alternate, `--repeats` times; the table shows medians and their ratio (goal >= 0.6).
 `--settings` measures other training settings in the same run, e.g. fewer minibatch steps.
@@ -66,7 +66,7 @@ def main() -> None:
     add_out_argument(parser, "throughput")
     args = parser.parse_args()
 
-    k = DEFAULTS["envs_per_proc"]
+    k = DEFAULTS["num_envs"] // args.cpu
     if args.part == "env":  # one of the env-only processes, under mpirun
         import envs  # noqa: F401  (registers ArmReach)
 

@@ -117,7 +117,7 @@ def check_ranks_end_with_identical_parameters():
         epochs=2,
         train_pi_iters=5,
         train_v_iters=5,
-        envs_per_proc=2,
+        num_envs=4,
         logger_kwargs=dict(output_dir=out),
     )
     params = gather(np.concatenate([flat_params(ac), ac.obs_rms.mean.numpy()]))
@@ -139,7 +139,7 @@ def check_ranks_end_with_identical_parameters_after_minibatch_updates():
         minibatches=5,
         max_grad_norm=0.5,
         anneal_lr=True,
-        envs_per_proc=4,
+        num_envs=8,
         logger_kwargs=dict(output_dir=out),
     )
     params = gather(np.concatenate([flat_params(ac), ac.obs_rms.mean.numpy()]))

@@ -10,7 +10,7 @@ import pytest
 import ppo
 from tests.helpers import run_bench
 
-DEFAULT_K = inspect.signature(ppo.ppo).parameters["envs_per_proc"].default
+DEFAULT_K = inspect.signature(ppo.ppo).parameters["num_envs"].default // 2
 
 
 def numbers(rows, column):

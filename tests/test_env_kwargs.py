@@ -12,7 +12,7 @@ from utils.cli import key_value
 from utils.test_policy import load_policy_and_env
 
 KWARGS = ["robot=xarm6", "collision_penalty=0.25", "reward_type=dense", "goal=pose"]
-TINY = ["--epochs", "1", "--steps", "400", "--envs_per_proc", "4", "--quiet"]
+TINY = ["--epochs", "1", "--steps", "400", "--num_envs", "4", "--quiet"]
 
 
 def test_env_kwargs_reach_gym_make_config_and_every_tool(tmp_path):
@@ -70,7 +70,7 @@ def test_sweep_passes_env_kwargs_to_every_run(tmp_path):
         env_kwargs=dict(robot="franka_panda", goal="pose"),
         epochs=1,
         steps_per_epoch=400,
-        envs_per_proc=4,
+        num_envs=4,
         verbose=False,
     )
     assert [r["status"] for r in results] == ["trained"]

@@ -14,7 +14,7 @@ import ppo
 from tests.helpers import assert_ok, default_run_dir, run
 from utils.test_policy import load_policy_and_env
 
-TINY = ["--epochs", "1", "--steps", "400", "--envs_per_proc", "4", "--quiet"]
+TINY = ["--epochs", "1", "--steps", "400", "--num_envs", "4", "--quiet"]
 
 
 def test_every_run_prints_its_directory_and_records_it_and_tools_name_later_runs(tmp_path):
@@ -46,7 +46,7 @@ def test_returned_agent_acts_on_raw_observations_as_the_saved_policy_does(tmp_pa
         lambda: gym.make("ArmReach-v0"),
         epochs=2,
         steps_per_epoch=400,
-        envs_per_proc=4,
+        num_envs=4,
         normalize_obs=normalize_obs,
         quiet=True,
         logger_kwargs=dict(output_dir=str(tmp_path)),

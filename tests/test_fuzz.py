@@ -65,7 +65,7 @@ def test_ppo_command_line_exits_0_or_2_with_one_line_and_no_litter(tmp_path_fact
     else:
         key = data.draw(st.sampled_from(["reward_type", "success_distance", "robot", "foo", ""]))
         args = ["--env", "ArmReach-v1", "--env_kwargs", f"{key}={data.draw(VALUES)}"]
-    cmd = [sys.executable, "ppo.py", "--epochs", "1", "--steps", "40", "--envs_per_proc", "1"]
+    cmd = [sys.executable, "ppo.py", "--epochs", "1", "--steps", "40", "--num_envs", "1"]
     cmd += ["--quiet", "--data_dir", str(data_dir), *args]
     assert_clean_exit(run(cmd, timeout=TIME_BOUND), data_dir, cmd)
 

@@ -37,7 +37,7 @@ def train(run_dir, epochs=2, **kwargs):
         lambda: make(),
         epochs=epochs,
         steps_per_epoch=200,
-        envs_per_proc=4,
+        num_envs=4,
         quiet=True,
         logger_kwargs=dict(output_dir=str(run_dir)),
         **kwargs,
@@ -246,7 +246,7 @@ def test_one_epoch_of_pixel_training_runs_under_mpirun_np_2(tmp_path):
     result = run_mpi(
         2,
         ["ppo.py", "--env", "ArmReach-v1", "--env_kwargs", "obs_mode=pixels", f"image_size={SIZE}",
-         "--epochs", "1", "--steps", "400", "--envs_per_proc", "4", "--data_dir", str(tmp_path),
+         "--epochs", "1", "--steps", "400", "--num_envs", "4", "--data_dir", str(tmp_path),
          "--exp_name", "px", "--quiet"],
     )  # fmt: skip
     assert_ok(result)

@@ -60,7 +60,7 @@ def test_help_documents_every_tunable_argument_by_its_name():
     assert_ok(result)
     for flag in ["--pi_lr", "--vf_lr", "--target_kl", "--train_pi_iters", "--train_v_iters",
                  "--clip_ratio", "--gamma", "--lam", "--steps_per_epoch", "--epochs", "--seed",
-                 "--max_ep_len", "--save_freq", "--loss", "--envs_per_proc", "--hid", "--l",
+                 "--max_ep_len", "--save_freq", "--loss", "--num_envs", "--hid", "--l",
                  "--cpu", "--exp_name", "--data_dir", "--normalize_obs"]:  # fmt: skip
         assert flag in result.stdout, flag
     assert "Learning rate of the policy's Adam" in result.stdout  # ppo()'s docstring
@@ -71,7 +71,7 @@ def test_help_documents_every_tunable_argument_by_its_name():
     [
         (["--env", "ArmRech-v0"], "ArmReach"),
         (["--gamma", "1.5"], "gamma=1.5 must be in (0, 1]"),
-        (["--steps", "1001", "--envs_per_proc", "2"], "steps_per_epoch=1001 must be a multiple"),
+        (["--steps", "1001", "--num_envs", "2"], "steps_per_epoch=1001 must be a multiple"),
         (["--loss", "kl"], "loss='kl' is not one of"),
     ],
 )
@@ -87,7 +87,7 @@ def test_notebook_api_improves_cartpole_return_within_a_small_budget(tmp_path):
         lambda: gym.make("CartPole-v1"),
         epochs=6,
         steps_per_epoch=2000,
-        envs_per_proc=4,
+        num_envs=4,
         logger_kwargs=dict(output_dir=str(tmp_path)),
     )
     _, rows = read_progress(tmp_path)
@@ -102,7 +102,7 @@ def test_warmup_gives_the_normalizers_one_epoch_before_the_first_update(tmp_path
         lambda: gym.make("ArmReach-v0"),
         epochs=2,
         steps_per_epoch=100,
-        envs_per_proc=2,
+        num_envs=2,
         train_pi_iters=1,
         train_v_iters=1,
         warmup_normalizers=warmup,
@@ -126,7 +126,7 @@ def test_penalty_variant_adapts_its_coefficient_and_improves_cartpole(tmp_path):
         lambda: gym.make("CartPole-v1"),
         epochs=6,
         steps_per_epoch=2000,
-        envs_per_proc=4,
+        num_envs=4,
         loss="penalty",
         logger_kwargs=dict(output_dir=str(tmp_path)),
     )
@@ -173,7 +173,7 @@ def test_envs_and_logger_are_closed_when_training_raises(tmp_path):
         ppo.ppo(
             env_fn,
             steps_per_epoch=400,
-            envs_per_proc=2,
+            num_envs=2,
             epochs=2,
             eval_freq=1,
             quiet=True,

@@ -23,7 +23,7 @@ BAD_FLAGS = [
     (["--env", "Blackjack-v1"], "needs a flat Box observation space"),
     (
         ["--steps", "2"],
-        "steps_per_epoch=2 must be a multiple of MPI ranks (1) x envs_per_proc (20)",
+        "steps_per_epoch=2 must be a multiple of num_envs (40)",
     ),
     (["--steps", "0"], "steps_per_epoch=0 must be a positive integer"),
     (["--epochs", "0"], "epochs=0 must be a positive integer"),
@@ -153,7 +153,7 @@ def test_nan_observation_stops_with_epoch_and_quantity_and_keeps_the_last_good_c
             # 100 steps per env per epoch; the first 100 are the normalizers' warm-up
             arm_reach_with_fault("nan", 3 * 400 // 4 + 10),
             steps_per_epoch=400,
-            envs_per_proc=4,
+            num_envs=4,
             epochs=5,
             save_freq=1,
             quiet=True,
@@ -172,7 +172,7 @@ def test_overflowing_loss_stops_before_the_model_takes_a_nan(tmp_path):
             arm_reach_with_fault("huge", 20),
             normalize_rew=False,
             steps_per_epoch=400,
-            envs_per_proc=4,
+            num_envs=4,
             epochs=2,
             quiet=True,
             logger_kwargs=dict(output_dir=str(tmp_path)),
@@ -183,7 +183,7 @@ def test_overflowing_loss_stops_before_the_model_takes_a_nan(tmp_path):
 def test_nan_on_the_command_line_is_one_line(tmp_path):
     code = (
         "import sys; sys.argv = ['ppo.py', '--epochs', '3', '--steps', '400', "
-        "'--envs_per_proc', '4', '--quiet', '--no-normalize_rew', "
+        "'--num_envs', '4', '--quiet', '--no-normalize_rew', "
         f"'--data_dir', {str(tmp_path)!r}]; import gymnasium as gym, ppo; "
         "from tests.faulty_envs import FaultAfter; make = gym.make; "
         "gym.make = lambda *a, **k: FaultAfter(make(*a, **k), 'huge', 20); ppo.main()"
@@ -232,7 +232,8 @@ def test_runs_write_only_inside_their_run_directory_and_never_overwrite(tmp_path
 def test_more_ranks_than_cores_works_without_extra_flags(tmp_path):
     """Also as root, which is how CI runs it: MPICH, unlike Open MPI, needs no flag for either."""
     ranks = (os.cpu_count() or 1) + 1
-    args = [sys.executable, "ppo.py", "--cpu", str(ranks), "--envs_per_proc", "1", "--epochs", "1"]
+    args = [sys.executable, "ppo.py", "--cpu", str(ranks), "--num_envs", str(ranks)]
+    args += ["--epochs", "1"]
     args += ["--steps", str(40 * ranks), "--quiet", "--data_dir", str(tmp_path)]
     assert_ok(run(args, timeout=180))
     _, rows = read_progress(default_run_dir(tmp_path))

@@ -29,7 +29,7 @@ def train(run_dir, env_id: str, seed: int, exp_name: str):
         seed=seed,
         epochs=2,
         steps_per_epoch=400,
-        envs_per_proc=4,  # 100 steps per env: episodes finish, so the curves have points
+        num_envs=4,  # 100 steps per env: episodes finish, so the curves have points
         train_pi_iters=10,
         train_v_iters=10,
         logger_kwargs=dict(output_dir=str(run_dir), exp_name=exp_name),

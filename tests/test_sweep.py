@@ -11,9 +11,9 @@ from utils.sweep import format_value, sweep
 
 # Two epochs of 400 steps with a few gradient steps: a few seconds per run. Four envs per run
 # finish two 50-step episodes each per epoch, so every epoch logs a return and a success rate.
-TINY = dict(epochs=2, steps_per_epoch=400, envs_per_proc=4, train_pi_iters=5, train_v_iters=5)
+TINY = dict(epochs=2, steps_per_epoch=400, num_envs=4, train_pi_iters=5, train_v_iters=5)
 TINY_FLAGS = [
-    *("--epochs", "2", "--steps", "400", "--envs_per_proc", "4"),
+    *("--epochs", "2", "--steps", "400", "--num_envs", "4"),
     *("--train_pi_iters", "5", "--train_v_iters", "5"),
 ]
 

@@ -9,11 +9,12 @@ weights_only=True)` reads it without the training code's pickles:
     critic_dim                            the size of a privileged critic's state (0: none)
     pi_optimizer, vf_optimizer            the optimizers' moments
     rew_rms                               the reward scale's statistics (normalize_rew), or None
-    rng                                   every rank's generators (torch, numpy, each env's)
+    ranks                                 per rank: its generators (torch, numpy), its envs'
+                                          episodes in flight, the reward scale's returns
 
 `save_checkpoint` and `restore_checkpoint` sit side by side below, so what is written and what is
-read back can be compared at a glance. Gathering the ranks' generators to rank 0 and scattering
-them back are collective calls: ppo.py makes them.
+read back can be compared at a glance. Gathering the ranks' states to rank 0 and scattering them
+back are collective calls: ppo.py makes them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from utils.logx import CHECKPOINT_FILE, convert_json, load_config
 # it): a resumed run must use the saved values.
 RESUME_MUST_MATCH = (
     "steps_per_epoch",
-    "envs_per_proc",
+    "num_envs",
     "normalize_obs",
     "normalize_rew",
     "adam_eps",
@@ -58,6 +59,7 @@ class Progress:
     total_env_interacts: int = 0
     elapsed_time: float = 0.0  # seconds of training so far, over every resume
     kl_beta: float = 1.0  # the KL penalty's coefficient (loss="penalty")
+    reports_success: bool | None = None  # does the env report is_success? (after epoch 0)
 
 
 def save_checkpoint(
@@ -67,7 +69,7 @@ def save_checkpoint(
     ac_kwargs: dict,
     pi_optimizer: torch.optim.Optimizer,
     vf_optimizer: torch.optim.Optimizer,
-    rng: list[dict],
+    ranks: list[dict],
     rew_rms: nn.Module | None = None,
 ) -> None:
     """Write everything a resumed run needs to go on as this one would (rank 0 calls this)."""
@@ -79,7 +81,7 @@ def save_checkpoint(
         critic_dim=getattr(ac, "critic_dim", 0),
         pi_optimizer=pi_optimizer.state_dict(),
         vf_optimizer=vf_optimizer.state_dict(),
-        rng=rng,
+        ranks=ranks,
         rew_rms=None if rew_rms is None else rew_rms.state_dict(),
     )
     atomic_torch_save(state, Path(run_dir) / CHECKPOINT_FILE)
@@ -93,37 +95,43 @@ def restore_checkpoint(
     rew_rms: nn.Module | None = None,
 ) -> Progress:
     """Load the networks, optimizers and reward scale in place; return where training stopped.
-    The random generators (`rng`, one entry per rank) are restored by each rank with
-    restore_rng_state."""
+    Each rank restores its own part (`ranks`) with restore_rank_state."""
     ac.load_state_dict(checkpoint["ac"])
     if rew_rms is not None:
         rew_rms.load_state_dict(checkpoint["rew_rms"])
     pi_optimizer.load_state_dict(checkpoint["pi_optimizer"])
     vf_optimizer.load_state_dict(checkpoint["vf_optimizer"])
-    return Progress(**{field.name: checkpoint[field.name] for field in fields(Progress)})
+    saved = {
+        field.name: checkpoint[field.name] for field in fields(Progress) if field.name in checkpoint
+    }
+    return Progress(**saved)
 
 
-def rng_state(envs) -> dict:
-    """This process's random number generators: torch, numpy's global one, and each env's."""
+def rank_state(envs, rew_scaler: core.RewardScaler | None) -> dict:
+    """This rank's part of a checkpoint: its random generators (torch, numpy's global one), its
+    envs' episodes in flight (ppo.EnvBatch.episodes) and the reward scale's running returns."""
     numpy_state = np.random.get_state(legacy=False)
     numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()  # plain types only
     return dict(
         torch=torch.get_rng_state(),
         numpy=numpy_state,
-        envs=[env.unwrapped.np_random.bit_generator.state for env in envs],
+        episodes=envs.episodes(),
+        rew_returns=None if rew_scaler is None else rew_scaler.returns.tolist(),
     )
 
 
-def restore_rng_state(state: dict, envs) -> None:
+def restore_rank_state(state: dict, envs, rew_scaler: core.RewardScaler | None) -> None:
+    """Continue this rank where rank_state() left it. An env that could not give its physics
+    starts its episode again (from the same draw), with its returns at zero."""
     torch.set_rng_state(state["torch"])
     numpy_state = dict(state["numpy"])
     numpy_state["state"] = dict(numpy_state["state"])
     numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
     np.random.set_state(numpy_state)
-    for env, env_state in zip(envs, state["envs"], strict=True):
-        generator = np.random.Generator(np.random.PCG64())
-        generator.bit_generator.state = env_state
-        env.unwrapped.np_random = generator
+    restarted = envs.restore_episodes(state["episodes"])
+    if rew_scaler is not None and state.get("rew_returns") is not None:
+        rew_scaler.returns = np.array(state["rew_returns"])
+        rew_scaler.returns[restarted] = 0.0
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -161,6 +169,10 @@ def load_checkpoint(run_dir: str | Path) -> dict:
     needed = ("epoch", "ac", "ac_kwargs", "normalize_obs")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in needed):
         raise ValueError(f"{path} is not a ppo.py checkpoint (it needs {needed}).")
+    if "rng" in checkpoint:  # saved before 2026-12-06: generators only; its episodes restart
+        checkpoint["ranks"] = [
+            dict(rank, episodes=dict(reset_rng=rank["envs"])) for rank in checkpoint.pop("rng")
+        ]
     return checkpoint
 
 
@@ -171,7 +183,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, dict]:
 
 def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int) -> None:
     """A resumed run must have the saved run's ranks and the arguments that shape a checkpoint."""
-    saved_ranks = len(checkpoint["rng"])
+    saved_ranks = len(checkpoint["ranks"])
     if saved_ranks != ranks:
         raise ValueError(
             f"the run in {config['resume']} was trained with {saved_ranks} MPI ranks and this job "

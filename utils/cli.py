@@ -246,14 +246,17 @@ def check_arguments(ranks: int, **kwargs) -> None:
         raise ValueError(f"max_grad_norm={kwargs['max_grad_norm']} must be >= 0 (0: no clipping).")
     if kwargs["loss"] not in LOSSES:
         raise ValueError(f"loss={kwargs['loss']!r} is not one of {LOSSES}.")
-    if kwargs["envs_per_proc"] <= 0:
-        raise ValueError(f"envs_per_proc={kwargs['envs_per_proc']} must be a positive integer.")
-    n_envs = ranks * kwargs["envs_per_proc"]
-    if kwargs["steps_per_epoch"] % n_envs != 0:
+    num_envs = kwargs["num_envs"]
+    if num_envs <= 0 or num_envs % ranks != 0:
         raise ValueError(
-            f"steps_per_epoch={kwargs['steps_per_epoch']} must be a multiple of MPI ranks "
-            f"({ranks}) x envs_per_proc ({kwargs['envs_per_proc']}) = {n_envs}, so that "
-            "every environment collects the same number of steps; change one of them."
+            f"num_envs={num_envs} must be a positive multiple of the MPI ranks ({ranks}), so that "
+            "every rank steps the same number of envs; change one of them."
+        )
+    if kwargs["steps_per_epoch"] % num_envs != 0:
+        raise ValueError(
+            f"steps_per_epoch={kwargs['steps_per_epoch']} must be a multiple of num_envs "
+            f"({num_envs}), so that every environment collects the same number of steps; "
+            "change one of them."
         )
     local_batch = kwargs["steps_per_epoch"] // ranks
     if kwargs["minibatches"] > local_batch:

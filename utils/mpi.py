@@ -86,6 +86,11 @@ def mpi_fork(n: int, argv: list[str] | None = None) -> None:
             sys.exit(130)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Raised on every rank at the same point after a Ctrl-C that CtrlC noted: no rank is left
+    waiting in a collective, so the job can end as a single process does (exit status 130)."""
+
+
 class CtrlC:
     """Within the block, a first Ctrl-C (SIGINT) is noted in `pressed`, not raised: the caller
     agrees on it over all ranks and stops every rank at the same point, where none can be left

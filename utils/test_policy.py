@@ -200,9 +200,9 @@ def run_policy(
         verbose: Print one line per episode.
 
     Returns:
-        dict(avg_return, avg_length, success_rate, returns, lengths, video_frames);
+        dict(avg_return, avg_length, success_rate, returns, lengths, successes, video_frames);
         success_rate is the fraction of episodes whose last step had info["is_success"] true,
-        None if the env does not report is_success.
+        None if the env does not report is_success; successes holds each such episode's 0 or 1.
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be at least 1.")
@@ -242,6 +242,7 @@ def run_policy(
         success_rate=float(np.mean(successes)) if len(successes) == episodes else None,
         returns=returns,
         lengths=lengths,
+        successes=successes,
         video_frames=len(frames),
     )
 
