@@ -243,10 +243,11 @@ def make_actor(
     owner: str, obs_dim: int, action_space: Space, hidden_sizes, activation, log_std_init,
     encoder: DictEncoder | None = None,
 ) -> Actor:  # fmt: skip
-    """The policy for an action space: Gaussian for Box, categorical for Discrete; `owner`
-    names the actor-critic in the error for any other space."""
+    """The policy for an action space: Gaussian for Box (over its entries, flattened: see
+    env_action), categorical for Discrete; `owner` names the actor-critic in the error for any
+    other space."""
     if isinstance(action_space, Box):
-        act_dim = action_space.shape[0]
+        act_dim = int(np.prod(action_space.shape))
         return MLPGaussianActor(obs_dim, act_dim, hidden_sizes, activation, log_std_init, encoder)
     if isinstance(action_space, Discrete):
         return MLPCategoricalActor(obs_dim, action_space.n, hidden_sizes, activation, encoder)
@@ -254,6 +255,16 @@ def make_actor(
         f"{owner} handles Box or Discrete action spaces, got {action_space}; "
         "wrap the environment so that its actions are one of these."
     )
+
+
+def env_action(act, space: Space):
+    """The env's action for a policy's action (one, or a batch): a Gaussian's sample, flat as
+    the buffer keeps it, shaped as the Box and clipped into it (as in Stable-Baselines3); a
+    category shifted by the Discrete's start."""
+    if isinstance(space, Box):
+        act = np.reshape(act, (*np.shape(act)[:-1], *space.shape))
+        return np.clip(act, space.low, space.high).astype(space.dtype)
+    return act + space.start
 
 
 class MLPActorCritic(nn.Module):

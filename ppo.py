@@ -21,8 +21,14 @@ import sys
 if __name__ == "__main__":
     # `python ppo.py ...` starts here: check the flags and, for --cpu N, launch N MPI ranks of
     # this script, before importing torch, which only the ranks need (bench/startup.py).
-    from utils.cli import launch
-
+    try:
+        from utils.cli import launch
+    except ModuleNotFoundError as e:  # run by a Python without the requirements
+        sys.exit(
+            f"ppo.py: error: this Python ({sys.executable}) has no module {e.name!r}; run "
+            "ppo.py with the project's Python, .venv/bin/python ppo.py (set it up once with "
+            "`python3 -m venv .venv && .venv/bin/pip install -r requirements.txt`)."
+        )
     launch(sys.argv[1:])
 
 import time
@@ -47,6 +53,7 @@ from utils.checkpoint import (
     restore_rank_state,
     resume_record,
     save_checkpoint,
+    schedule_note,
 )
 from utils.cli import check_arguments, check_or_exit, fail, parse_args
 from utils.env_check import make_env
@@ -247,7 +254,11 @@ def check_spaces(obs_space: gym.Space, act_space: gym.Space) -> None:
             f"{obs_space}; flatten the observations (gymnasium.wrappers.FlattenObservation)."
         )
     if not isinstance(act_space, Box | Discrete):
-        raise ValueError(f"ppo() needs a Box or Discrete action space, got {act_space}.")
+        raise ValueError(
+            f"ppo() needs a Box or Discrete action space, got {act_space}; wrap the env so that "
+            "its actions are one Discrete (an index over the combinations) or a Box (rounded or "
+            "thresholded into the env's actions)."
+        )
 
 
 def check_dict_entry(key: str, entry: gym.Space) -> None:
@@ -315,7 +326,9 @@ def make_buffer(envs: EnvBatch, steps_per_env: int, gamma, lam, lambda_returns) 
     space = envs.observation_space
     return core.PPOBuffer(
         obs_dim=space if isinstance(space, Dict) else space.shape[0],
-        act_dim=envs.action_space.shape,
+        act_dim=(int(np.prod(envs.action_space.shape)),)
+        if isinstance(envs.action_space, Box)
+        else (),
         size=steps_per_env,
         num_envs=len(envs.envs),
         gamma=gamma,
@@ -351,10 +364,8 @@ def collect_epoch(ac, envs: EnvBatch, buf, logger, steps, max_ep_len, epoch, rew
             ac.obs_rms.record(obs)
         obs_n = ac.normalize(obs)  # what the networks see, and what the buffer keeps
         act, val, logp = ac.step(obs_n, normalized=True)
-        # The Gaussian's sample is stored as drawn (its logp is what the ratio needs); the env
-        # gets it clipped into its bounds, as in Stable-Baselines3.
-        env_act = np.clip(act, act_space.low, act_space.high) if isinstance(act_space, Box) else act
-        next_obs, rew, terminated, truncated, success = envs.step(env_act)
+        # The action is stored as drawn (its logp is what the ratio needs), the env gets its own.
+        next_obs, rew, terminated, truncated, success = envs.step(core.env_action(act, act_space))
         check_finite(f"an observation of the environment (epoch {epoch})", next_obs)
         check_finite(f"a reward of the environment (epoch {epoch})", rew)
         timeout = truncated | (envs.ep_len == max_ep_len)
@@ -659,12 +670,15 @@ def save(run_dir, progress: Progress, ac, ac_kwargs, optimizers, rew_scaler, env
 
 
 def load_resume(run_dir, config: dict):
-    """The last checkpoint of `run_dir`, checked against this call's arguments, and the record
-    config.json keeps of what the resume changed, from which epoch."""
+    """The last checkpoint of `run_dir`, checked against this call's arguments; the record
+    config.json keeps of what the resume changed, from which epoch; what it does to an annealed
+    learning rate (or None)."""
     checkpoint = load_checkpoint(run_dir)
     saved_config = load_config(run_dir)
     check_resume(config, saved_config, checkpoint, num_procs())
-    return checkpoint, resume_record(config, saved_config, checkpoint["epoch"] + 1)
+    from_epoch = checkpoint["epoch"] + 1
+    note = schedule_note(config, saved_config, from_epoch)
+    return checkpoint, resume_record(config, saved_config, from_epoch), note
 
 
 def restore(checkpoint, ac, optimizers, rew_scaler, envs: EnvBatch) -> Progress:
@@ -813,9 +827,9 @@ def ppo(
     check_arguments(num_procs(), **locals())
     setup_pytorch_for_mpi()
     config = dict(locals())
-    checkpoint = None
+    checkpoint, schedule = None, None
     if resume is not None:
-        checkpoint, config["resumed"] = load_resume(resume, config)
+        checkpoint, config["resumed"], schedule = load_resume(resume, config)
         logger_kwargs = dict(logger_kwargs, output_dir=resume)
     # Every stream from one SeedSequence of the seed (utils/seeding.py): each rank and each env
     # draws its own, and no two seeds share one.
@@ -881,6 +895,8 @@ def ppo(
         else:
             progress = restore(checkpoint, ac, optimizers, rew_scaler, envs)  # collective
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
+            if schedule is not None:
+                logger.announce(schedule)
         start_time = time.time() - progress.elapsed_time
         logger.start_progress_bar(epochs, initial=progress.epoch + 1)
         ctrl_c = on_exit.enter_context(CtrlC())  # Ctrl-C on any rank: all stop after the epoch

@@ -32,7 +32,8 @@ import core
 from utils.logx import CHECKPOINT_FILE, convert_json, load_config
 
 # Arguments that shape what a checkpoint holds (adam_eps: the optimizers' saved state carries
-# it): a resumed run must use the saved values.
+# it; privileged_critic: the critic's input) or which columns progress.txt has (loss,
+# state_loss_coef): a resumed run must use the saved values.
 RESUME_MUST_MATCH = (
     "steps_per_epoch",
     "num_envs",
@@ -40,6 +41,8 @@ RESUME_MUST_MATCH = (
     "normalize_rew",
     "adam_eps",
     "loss",
+    "privileged_critic",
+    "state_loss_coef",
 )
 
 
@@ -96,11 +99,18 @@ def restore_checkpoint(
 ) -> Progress:
     """Load the networks, optimizers and reward scale in place; return where training stopped.
     Each rank restores its own part (`ranks`) with restore_rank_state."""
-    ac.load_state_dict(checkpoint["ac"])
+    try:
+        ac.load_state_dict(checkpoint["ac"])
+        pi_optimizer.load_state_dict(checkpoint["pi_optimizer"])
+        vf_optimizer.load_state_dict(checkpoint["vf_optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:  # a network of other shapes or layers
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(
+            f"the checkpoint's networks do not fit the ones this resume builds ({reason}); "
+            "resume with the run's own actor_critic and ac_kwargs."
+        ) from None
     if rew_rms is not None:
         rew_rms.load_state_dict(checkpoint["rew_rms"])
-    pi_optimizer.load_state_dict(checkpoint["pi_optimizer"])
-    vf_optimizer.load_state_dict(checkpoint["vf_optimizer"])
     saved = {
         field.name: checkpoint[field.name] for field in fields(Progress) if field.name in checkpoint
     }
@@ -189,10 +199,10 @@ def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int)
             f"the run in {config['resume']} was trained with {saved_ranks} MPI ranks and this job "
             f"has {ranks}; resume it with {saved_ranks} (--cpu {saved_ranks})."
         )
-    hidden_sizes = saved_ac_kwargs(config["ac_kwargs"])["hidden_sizes"]
+    ac_kwargs = saved_ac_kwargs(config["ac_kwargs"])
     for name, now, then in [
         *((n, config[n], saved_config.get(n)) for n in RESUME_MUST_MATCH),
-        ("hidden_sizes", hidden_sizes, checkpoint["ac_kwargs"]["hidden_sizes"]),
+        *((n, ac_kwargs[n], checkpoint["ac_kwargs"][n]) for n in ("hidden_sizes", "activation")),
     ]:
         if now != then:
             raise ValueError(
@@ -200,9 +210,18 @@ def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int)
                 "resume with the run's own arguments (its config.json), as "
                 "`python ppo.py --resume RUN_DIR` does."
             )
+    saved_eval_freq = saved_config.get("eval_freq", 0)
+    if (config["eval_freq"] > 0) != (saved_eval_freq > 0):  # progress.txt's Eval columns
+        keep = "off (eval_freq=0)" if saved_eval_freq == 0 else "on (eval_freq > 0)"
+        raise ValueError(
+            f"eval_freq={config['eval_freq']} differs from {saved_eval_freq} of the run in "
+            f"{config['resume']} in turning evaluation on or off, which would change its "
+            f"progress.txt columns; resume with evaluation {keep}."
+        )
 
 
-# Arguments a resume may change without a record: how long, where, what is printed.
+# Arguments a resume may change without a record: how long (unless the learning rates anneal
+# over the epochs), where, what is printed.
 NOT_RECORDED = ("epochs", "resume", "logger_kwargs", "quiet", "tensorboard", "env_fn")
 
 
@@ -211,14 +230,31 @@ def resume_record(config: dict, saved_config: dict, from_epoch: int) -> list[dic
     epoch on each changed value holds, and what it was before."""
     record = list(saved_config.get("resumed", []))
     now, then = convert_json(config), saved_config
+
+    def recorded(key: str) -> bool:  # epochs too, when the learning rates anneal over them
+        return key not in NOT_RECORDED or (key == "epochs" and bool(now.get("anneal_lr")))
+
     changed = {
         key: {"before": then.get(key), "after": value}
         for key, value in now.items()
-        if key not in NOT_RECORDED and key in then and then[key] != value
+        if recorded(key) and key in then and then[key] != value
     }
     if changed:
         record.append(dict(from_epoch=from_epoch, changed=changed))
     return record
+
+
+def schedule_note(config: dict, saved_config: dict, from_epoch: int) -> str | None:
+    """What a resume that changes the epochs does to an annealed learning rate (None: nothing)."""
+    epochs, saved_epochs = config["epochs"], saved_config.get("epochs", config["epochs"])
+    if not config["anneal_lr"] or epochs == saved_epochs:
+        return None
+    return (
+        f"anneal_lr: the learning rates now fall to 0 over {epochs} epochs instead of "
+        f"{saved_epochs}: from epoch {from_epoch} on they run at {1 - from_epoch / epochs:.3f} of "
+        f"pi_lr and vf_lr, where the run's last epoch ran at "
+        f"{1 - (from_epoch - 1) / saved_epochs:.3f} (config.json records the change)."
+    )
 
 
 def actor_critic_from_checkpoint(

@@ -194,6 +194,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """
     parser, ppo_flags = build_parser()
     args = parser.parse_args(argv)
+    empty = dict(data_dir="a folder", exp_name="a name", resume="a run directory")
+    for name, what in empty.items():  # '' would mean the current folder
+        value = getattr(args, name)
+        if value is not None and not value.strip():
+            parser.error(f"--{name} is empty; give {what}, or leave the flag out")
     if args.resume is not None:
         try:
             saved = load_config(args.resume)
@@ -220,6 +225,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def check_arguments(ranks: int, **kwargs) -> None:
     """Reject ppo() arguments that cannot work, with the value, the rule and what to do."""
+    resume = kwargs["resume"]
+    if resume is not None and not str(resume).strip():
+        raise ValueError(f"resume={resume!r} is empty: give the directory of the run to continue.")
     for name in (
         "steps_per_epoch",
         "epochs",

@@ -82,8 +82,11 @@ class DeterministicPolicy(nn.Module):
                     int(layer.in_features),
                     int(layer.out_features),
                 )
-        low = torch.zeros(1) if self.discrete else torch.as_tensor(action_space.low)
-        high = torch.zeros(1) if self.discrete else torch.as_tensor(action_space.high)
+        # A Box of several dimensions: its bounds flat, as the actor's output (the metadata keeps
+        # the shape).
+        low = torch.zeros(1) if self.discrete else torch.as_tensor(action_space.low).reshape(-1)
+        high = torch.zeros(1) if self.discrete else torch.as_tensor(action_space.high).reshape(-1)
+        self.start = int(action_space.start) if self.discrete else 0
         self.register_buffer("act_low", low.float())
         self.register_buffer("act_high", high.float())
 
@@ -93,7 +96,7 @@ class DeterministicPolicy(nn.Module):
     def act(self, obs) -> torch.Tensor:
         out = self.net(obs)
         if self.discrete:
-            return out.argmax(dim=-1)
+            return out.argmax(dim=-1) + self.start
         return torch.clamp(out, self.act_low, self.act_high)
 
     def normalized(self, obs: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -125,7 +128,7 @@ class DictDeterministicPolicy(DeterministicPolicy):
 def space_description(space) -> dict:
     """A JSON description of a Box, Discrete or Dict space, for the policy's metadata."""
     if isinstance(space, Discrete):
-        return dict(type="Discrete", n=int(space.n))
+        return dict(type="Discrete", n=int(space.n), start=int(space.start))
     if isinstance(space, Dict):
         return dict(type="Dict", spaces={k: space_description(v) for k, v in space.spaces.items()})
     return dict(

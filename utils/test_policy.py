@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.spaces import Box, Discrete
+from gymnasium.spaces import Discrete
 
 import core
 from utils.checkpoint import actor_critic_from_checkpoint, load_run
@@ -104,12 +104,8 @@ def policy_function(
 
     def get_action(obs: np.ndarray) -> np.ndarray | int:
         act = ac.act(obs, deterministic=deterministic)  # normalizes the raw observation itself
-        if isinstance(space, Discrete):
-            return int(act)
-        if isinstance(space, Box):
-            # As in training (ppo.py): the Gaussian may leave the box; the env gets it clipped.
-            return np.clip(act, space.low, space.high).astype(space.dtype)
-        return act
+        act = core.env_action(act, space)  # as in training: clipped into a Box, shaped as it
+        return int(act) if isinstance(space, Discrete) else act
 
     return get_action
 
@@ -266,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         "--max-ep-len",
         type=int,
         default=None,
-        help="Cut episodes after this many steps.",
+        help="Cut episodes after this many steps (default: the run's max_ep_len, as in training).",
     )
     one_line_errors(parser)
     args = parser.parse_args(argv)
@@ -274,11 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.video is not None:
             check_video_path(args.video)  # fail before the episodes run, not after
-        env, get_action = load_policy_and_env(
-            args.run_dir,
-            deterministic=not args.stochastic,
-            render_mode="rgb_array" if args.video else None,
-        )
+        ac, env, config = load_actor_critic(args.run_dir, "rgb_array" if args.video else None)
+        get_action = policy_function(ac, env.action_space, deterministic=not args.stochastic)
+        max_ep_len = config.get("max_ep_len") if args.max_ep_len is None else args.max_ep_len
         stats = run_policy(
             env,
             get_action,
@@ -286,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             video=args.video,
             video_episodes=args.video_episodes,
-            max_ep_len=args.max_ep_len,
+            max_ep_len=max_ep_len,
             verbose=True,
         )
         env.close()
