@@ -39,7 +39,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.spaces import Box, Dict, Discrete
-from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 from torch.optim import Adam
 
 import core
@@ -61,6 +60,7 @@ from utils.logx import EpochLogger, load_config, setup_logger_kwargs, shell_comm
 from utils.mpi import (
     CtrlC,
     Interrupted,
+    allgather,
     flat_grad_buffer,
     gather,
     mpi_avg,
@@ -116,9 +116,10 @@ class EnvBatch:
         self.obs: np.ndarray | dict | None = None  # the envs' current observations, after reset()
         self.ep_ret = np.zeros(k)
         self.ep_len = np.zeros(k, dtype=np.int64)
-        # Each env's generator as it was before its episode's reset: a resume draws the episode
-        # again from it (utils/checkpoint.py).
+        # Each env's generator as it was before its episode's reset, and the actions since: a
+        # resume draws the episode again and replays them (utils/checkpoint.py).
         self.reset_rng: list[dict] = [{}] * k
+        self.actions: list[list] = [[] for _ in range(k)]
         self.reports_success = False  # has any step's info held is_success?
 
     def reset(self, seeds: list[int]) -> None:
@@ -131,6 +132,7 @@ class EnvBatch:
         check_observation(first[0], self.observation_space)
         self.obs = core.stack_obs(first)
         self.ep_ret[:], self.ep_len[:] = 0, 0
+        self.actions = [[] for _ in self.envs]
 
     def observe(self, obs, info: dict):
         """The observation the agent gets: the env's, with the critic's state if it takes one."""
@@ -149,6 +151,7 @@ class EnvBatch:
         observations = []
         for k, env in enumerate(self.envs):
             obs, rew[k], terminated[k], truncated[k], info = env.step(act[k])
+            self.actions[k].append(act[k])
             observations.append(self.observe(obs, info))
             self.reports_success = self.reports_success or "is_success" in info
             success[k] = float(info.get("is_success", 0.0))
@@ -163,6 +166,7 @@ class EnvBatch:
         self.reset_rng[k] = self.envs[k].unwrapped.np_random.bit_generator.state
         self.set_obs(k, self.observe(*self.envs[k].reset()))
         self.ep_ret[k], self.ep_len[k] = 0, 0
+        self.actions[k] = []
         return ep_ret, ep_len
 
     def set_obs(self, k: int, obs) -> None:
@@ -174,39 +178,42 @@ class EnvBatch:
 
     def episodes(self) -> dict:
         """The episodes in flight, as a resume needs them: each env's generator before the
-        episode's reset, its physics (None where the env cannot give it), return and length,
-        and the current observations."""
+        episode's reset, the actions taken since, the return so far, the observations."""
         return dict(
             reset_rng=list(self.reset_rng),
-            physics=[physics_state(env) for env in self.envs],
+            actions=[torch.as_tensor(np.array(actions)) for actions in self.actions],
             ep_ret=self.ep_ret.tolist(),
-            ep_len=self.ep_len.tolist(),
             obs=core.map_obs(torch.tensor, self.obs),
         )
 
-    def restore_episodes(self, saved: dict) -> np.ndarray:
-        """Go on with saved episodes: each env draws its episode again from the saved generator,
-        then takes back its physics; an env that cannot restarts the episode from its start.
-        Returns which envs restarted."""
-        physics = saved.get("physics", [None] * len(self.envs))
-        restarted = np.array([state is None for state in physics])
-        self.obs = core.map_obs(lambda t: t.numpy(), saved["obs"]) if "obs" in saved else None
-        self.ep_ret[:] = saved.get("ep_ret", 0.0)
-        self.ep_len[:] = saved.get("ep_len", 0)
-        for k, env in enumerate(self.envs):
+    def restore_episodes(self, saved: dict) -> float:
+        """Go on with saved episodes: each env draws its episode again from the saved generator
+        and replays the saved actions, which brings back an env whose steps are a function of its
+        seed and actions (Gymnasium's rule) bit for bit. Returns how far the replayed observations
+        are from the saved ones (0.0: exactly there)."""
+        replays = saved.get("actions", [torch.zeros(0)] * len(self.envs))  # older: restart
+        observations = []
+        for k, (env, actions) in enumerate(zip(self.envs, replays, strict=True)):
             self.reset_rng[k] = saved["reset_rng"][k]
             generator = np.random.Generator(np.random.PCG64())
             generator.bit_generator.state = self.reset_rng[k]
             env.unwrapped.np_random = generator
             obs = self.observe(*env.reset())
-            if self.obs is None:
-                self.obs = core.stack_obs([obs] * len(self.envs))
-            if restarted[k]:
-                self.set_obs(k, obs)
-                self.ep_ret[k], self.ep_len[k] = 0, 0
-            else:
-                set_physics_state(env, physics[k], int(self.ep_len[k]))
-        return restarted
+            self.actions[k] = [a.numpy() if a.ndim else a.item() for a in actions]
+            for act in self.actions[k]:
+                obs, _, _, _, info = env.step(act)
+                obs = self.observe(obs, info)
+            observations.append(obs)
+        self.obs = core.stack_obs(observations)
+        self.ep_len[:] = [len(actions) for actions in self.actions]
+        self.ep_ret[:] = saved.get("ep_ret", 0.0)
+        if "obs" not in saved:
+            return 0.0
+        saved_obs = core.map_obs(lambda t: t.numpy().astype(np.float64), saved["obs"])
+        pairs = [(saved_obs, self.obs)]
+        if isinstance(self.obs, dict):
+            pairs = [(saved_obs[key], self.obs[key]) for key in self.obs]
+        return max(float(np.abs(then - now).max(initial=0.0)) for then, now in pairs)
 
     def close(self) -> None:
         for env in self.envs:
@@ -217,31 +224,6 @@ class EnvBatch:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-# Wrappers that keep no state of their own but TimeLimit's step count, which a resume sets: an env
-# behind them (and behind no other) can have an episode in flight restored.
-STATELESS_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker)
-
-
-def physics_state(env: gym.Env) -> bytes | None:
-    """The physics of env's episode in flight, from the env's `get_state()` (ArmReach's), or
-    None if it has none or sits behind a wrapper with state of its own."""
-    while isinstance(env, gym.Wrapper):
-        if not isinstance(env, STATELESS_WRAPPERS):
-            return None
-        env = env.env
-    get_state = getattr(env, "get_state", None)
-    return None if get_state is None else get_state()
-
-
-def set_physics_state(env: gym.Env, state: bytes, ep_len: int) -> None:
-    """Put env's episode back where physics_state() took it, after ep_len steps."""
-    env.unwrapped.set_state(state)
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, TimeLimit):
-            env._elapsed_steps = ep_len
-        env = env.env
 
 
 def check_spaces(obs_space: gym.Space, act_space: gym.Space) -> None:
@@ -681,14 +663,20 @@ def load_resume(run_dir, config: dict):
     return checkpoint, resume_record(config, saved_config, from_epoch), note
 
 
-def restore(checkpoint, ac, optimizers, rew_scaler, envs: EnvBatch) -> Progress:
+def restore(checkpoint, ac, optimizers, rew_scaler, envs: EnvBatch, logger) -> Progress:
     """Continue from a checkpoint: weights, optimizers, reward scale, and each rank its own
     generators and episodes in flight, scattered from rank 0's copy. Collective. Returns where
     training stopped."""
     rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
     progress = restore_checkpoint(checkpoint, ac, *optimizers, rew_rms)
-    restore_rank_state(scatter(checkpoint["ranks"] if proc_id() == 0 else None), envs, rew_scaler)
-    envs.reports_success = progress.reports_success
+    rank = scatter(checkpoint["ranks"] if proc_id() == 0 else None)
+    drift = max(allgather(restore_rank_state(rank, envs, rew_scaler)))
+    envs.reports_success = bool(progress.reports_success)
+    if drift > 0:  # an env whose steps are not a function of its seed and actions
+        logger.log(
+            f"Note: replayed, the episodes in flight end up to {drift:.3g} from the saved "
+            "observations: this resume goes on from a state the run did not have."
+        )
     return progress
 
 
@@ -893,7 +881,7 @@ def ppo(
                 # collective
                 warm_up_normalizers(ac, envs, buf, logger, max_ep_len, rew_scaler, progress)
         else:
-            progress = restore(checkpoint, ac, optimizers, rew_scaler, envs)  # collective
+            progress = restore(checkpoint, ac, optimizers, rew_scaler, envs, logger)  # collective
             logger.log(f"Resuming {resume} after epoch {progress.epoch}.")
             if schedule is not None:
                 logger.announce(schedule)

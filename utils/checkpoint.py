@@ -130,18 +130,18 @@ def rank_state(envs, rew_scaler: core.RewardScaler | None) -> dict:
     )
 
 
-def restore_rank_state(state: dict, envs, rew_scaler: core.RewardScaler | None) -> None:
-    """Continue this rank where rank_state() left it. An env that could not give its physics
-    starts its episode again (from the same draw), with its returns at zero."""
+def restore_rank_state(state: dict, envs, rew_scaler: core.RewardScaler | None) -> float:
+    """Continue this rank where rank_state() left it; returns how far the envs' replayed
+    episodes are from the saved observations (ppo.EnvBatch.restore_episodes)."""
     torch.set_rng_state(state["torch"])
     numpy_state = dict(state["numpy"])
     numpy_state["state"] = dict(numpy_state["state"])
     numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
     np.random.set_state(numpy_state)
-    restarted = envs.restore_episodes(state["episodes"])
+    drift = envs.restore_episodes(state["episodes"])
     if rew_scaler is not None and state.get("rew_returns") is not None:
         rew_scaler.returns = np.array(state["rew_returns"])
-        rew_scaler.returns[restarted] = 0.0
+    return drift
 
 
 def atomic_torch_save(obj, path: Path) -> None:
