@@ -75,7 +75,7 @@ def run_sb3(seed: int, args: argparse.Namespace, normalize: bool) -> dict:
     from stable_baselines3.common.vec_env import VecNormalize
 
     import envs  # noqa: F401  (registers ArmReach-v0)
-    from ppo import EVAL_SEED
+    from utils.seeding import evaluation_seed
     from utils.test_policy import run_policy
 
     torch.set_num_threads(1)
@@ -99,7 +99,8 @@ def run_sb3(seed: int, args: argparse.Namespace, normalize: bool) -> dict:
         def _on_step(self) -> bool:
             if self.num_timesteps % args.eval_every == 0:
                 eval_start = time.time()
-                result = run_policy(eval_env, get_action, args.episodes, seed=EVAL_SEED)
+                first_seed = evaluation_seed(seed)  # the episodes ppo() evaluates on
+                result = run_policy(eval_env, get_action, args.episodes, seed=first_seed)
                 self.eval_time += time.time() - eval_start
                 seconds = time.time() - self.start - self.eval_time
                 self.evals.append([self.num_timesteps, seconds, result["success_rate"]])
