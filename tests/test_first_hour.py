@@ -11,8 +11,10 @@ import pytest
 import torch
 
 import ppo
-from tests.helpers import assert_ok, default_run_dir, run
-from utils.test_policy import load_policy_and_env
+from tests.helpers import REPO, assert_ok, default_run_dir, run, run_mpi
+from tests.test_ppo import read_progress
+from utils.seeding import evaluation_seed
+from utils.test_policy import load_policy_and_env, run_policy
 
 TINY = ["--epochs", "1", "--steps", "400", "--num_envs", "4", "--quiet"]
 
@@ -98,3 +100,47 @@ def test_resume_of_a_finished_run_says_so_at_once_and_a_longer_one_records_its_e
     assert_ok(run([sys.executable, "ppo.py", "--resume", str(run_dir), "--epochs", "2"]))
     assert json.loads((run_dir / "config.json").read_text())["epochs"] == 2
     assert (run_dir / "progress.txt").read_text().count("\n") == 3  # header and two epochs
+
+
+def test_four_ranks_of_the_default_run_report_their_episodes_in_every_epoch(tmp_path):
+    # The tutorial's `mpirun -np 4 python ppo.py --env ArmReach-v0`: 40 envs over 4 ranks.
+    args = [
+        "ppo.py",
+        "--env",
+        "ArmReach-v0",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--data_dir",
+        str(tmp_path),
+    ]
+    assert_ok(run_mpi(4, args))
+    _, rows = read_progress(default_run_dir(tmp_path))
+    for row in rows:
+        assert all(np.isfinite(row[key]) for key in ("AverageEpRet", "EpLen", "SuccessRate")), row
+
+
+def test_a_run_started_in_another_folder_prints_where_its_directory_really_is(tmp_path):
+    result = run([sys.executable, str(REPO / "ppo.py"), *TINY], cwd=tmp_path)
+    assert_ok(result)
+    run_dir = default_run_dir(tmp_path / "data")
+    assert f"Run directory: {run_dir}\n" in result.stdout and (run_dir / "progress.txt").exists()
+
+
+def test_a_run_ends_with_its_final_deterministic_policy_on_unseen_seeds(tmp_path):
+    result = run([sys.executable, "ppo.py", *TINY, "--data_dir", str(tmp_path)])
+    assert_ok(result)
+    env, get_action = load_policy_and_env(default_run_dir(tmp_path))
+    expected = run_policy(env, get_action, episodes=50, seed=evaluation_seed(0), max_ep_len=1000)
+    assert (
+        "The final deterministic policy on 50 episodes of unseen seeds: success rate "
+        f"{expected['success_rate']:.2f}, average return {expected['avg_return']:.4g}."
+    ) in result.stdout
+
+
+def test_a_python_without_the_requirements_gets_one_line_that_says_which_and_what_to_run():
+    result = run([sys.executable, "-S", "ppo.py"])  # -S: without site-packages
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert f"this Python ({sys.executable}) has no module 'gymnasium'" in result.stderr
+    assert ".venv/bin/python ppo.py" in result.stderr

@@ -136,6 +136,7 @@ def test_penalty_variant_adapts_its_coefficient_and_improves_cartpole(tmp_path):
 
 
 def test_evaluation_runs_the_deterministic_policy_on_fixed_unseen_seeds(tmp_path):
+    from utils.seeding import evaluation_seed
     from utils.test_policy import load_policy_and_env, run_policy
 
     ppo.ppo(
@@ -150,13 +151,14 @@ def test_evaluation_runs_the_deterministic_policy_on_fixed_unseen_seeds(tmp_path
         logger_kwargs=dict(output_dir=str(tmp_path)),
     )
     columns, rows = read_progress(tmp_path)
-    assert {"EvalEpRet", "EvalSuccessRate", "EvalTime"} <= set(columns)
+    assert {"EvalEpRet", "EvalEpLen", "EvalSuccessRate", "EvalTime"} <= set(columns)
     evaluated = [not np.isnan(r["EvalEpRet"]) for r in rows]
     assert evaluated == [False, True, True]  # every 2nd epoch, and after the last
     # The last evaluation is what test_policy gets from the saved policy on the same seeds.
     env, get_action = load_policy_and_env(tmp_path)
-    result = run_policy(env, get_action, episodes=4, seed=ppo.EVAL_SEED)
+    result = run_policy(env, get_action, episodes=4, seed=evaluation_seed(0))
     assert rows[-1]["EvalEpRet"] == pytest.approx(result["avg_return"], rel=1e-5)
+    assert rows[-1]["EvalEpLen"] == result["avg_length"] == 50
     assert rows[-1]["EvalSuccessRate"] == pytest.approx(result["success_rate"])
 
 
@@ -181,3 +183,41 @@ def test_envs_and_logger_are_closed_when_training_raises(tmp_path):
         )
     assert len(made) == 3  # two training envs and the evaluation env
     assert all(env.unwrapped.client is None for env in made), "a PyBullet client was left open"
+
+
+def test_evaluation_ends_its_episodes_at_max_ep_len_on_an_env_without_a_time_limit(tmp_path):
+    # Pendulum without its TimeLimit never ends an episode: only max_ep_len can.
+    code = (
+        "import gymnasium as gym, ppo; ppo.ppo(lambda: gym.make('Pendulum-v1').unwrapped, "
+        "max_ep_len=20, eval_freq=1, eval_episodes=2, epochs=1, steps_per_epoch=80, num_envs=4, "
+        f"quiet=True, logger_kwargs=dict(output_dir={str(tmp_path)!r}))"
+    )
+    assert_ok(run([sys.executable, "-c", code], timeout=120))
+    _, rows = read_progress(tmp_path)
+    assert rows[0]["EvalEpLen"] == 20 and rows[0]["EpLen"] == 20
+
+
+class ReportsSuccessAtTheEnd(gym.Wrapper):
+    """CartPole whose info holds is_success on the last step of an episode only."""
+
+    def step(self, action):
+        obs, rew, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info = dict(info, is_success=truncated)
+        return obs, rew, terminated, truncated, info
+
+
+def test_success_is_reported_when_any_step_holds_is_success_not_only_the_first(tmp_path):
+    ppo.ppo(
+        lambda: ReportsSuccessAtTheEnd(gym.make("CartPole-v1", max_episode_steps=30)),
+        epochs=2,
+        steps_per_epoch=400,
+        num_envs=4,
+        quiet=True,
+        logger_kwargs=dict(output_dir=str(tmp_path)),
+    )
+    columns, rows = read_progress(tmp_path)
+    assert "SuccessRate" in columns
+    # An episode succeeds when it lasts the 30 steps, as some of the first ones do.
+    assert all(0 <= r["SuccessRate"] <= 1 for r in rows)
+    assert max(r["SuccessRate"] for r in rows) > 0

@@ -144,7 +144,8 @@ def unusable(run_dir: Path) -> str | None:
 
 def load_config(run_dir: str | Path) -> dict:
     """The arguments a run was started with (its config.json); an argument that did not exist
-    yet reads as the value the run had (ADDED_LATER), so an older run resumes as it was."""
+    yet reads as the value the run had (ADDED_LATER; num_envs from envs_per_proc), so an older
+    run resumes as it was."""
     if not Path(run_dir).is_dir():
         raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
     path = Path(run_dir) / CONFIG_FILE
@@ -163,9 +164,12 @@ def load_config(run_dir: str | Path) -> dict:
             + (f"; skipped: {', '.join(skipped[:8])}" if skipped else "")
         )
     try:
-        return {**ADDED_LATER, **json.loads(path.read_text())}
+        config = {**ADDED_LATER, **json.loads(path.read_text())}
     except (OSError, ValueError) as e:
         raise ValueError(f"{path} is missing or not valid JSON ({e}).") from e
+    if "envs_per_proc" in config:  # saved before num_envs, the envs over all ranks
+        config["num_envs"] = config.pop("envs_per_proc") * config.get("mpi_ranks", 1)
+    return config
 
 
 def later_runs(run_dir: str | Path) -> list[Path]:
