@@ -13,6 +13,8 @@ either kind.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -257,6 +259,11 @@ def make_actor(
     )
 
 
+def flat_action_shape(space: Space) -> tuple[int, ...]:
+    """The shape of one action in the buffer: a Box's entries flat, a category a number."""
+    return (int(np.prod(space.shape)),) if isinstance(space, Box) else ()
+
+
 def env_action(act, space: Space):
     """The env's action for a policy's action (one, or a batch): a Gaussian's sample, flat as
     the buffer keeps it, shaped as the Box and clipped into it (as in Stable-Baselines3); a
@@ -373,6 +380,50 @@ def default_actor_critic(observation_space: Space) -> type[MLPActorCritic]:
     return CNNActorCritic if isinstance(observation_space, Dict) else MLPActorCritic
 
 
+def check_actor_critic(ac) -> None:
+    """ppo() needs pi and v to share no parameter (module doc of ppo.py: one backward pass)."""
+    shared = {id(p) for p in ac.pi.parameters()} & {id(p) for p in ac.v.parameters()}
+    if shared:
+        raise ValueError(
+            f"the actor_critic's pi and v share {len(shared)} parameter tensors; ppo() steps "
+            "them from one backward pass of the summed losses, each with its own optimizer, "
+            "which needs two separate networks: give pi and v their own layers."
+        )
+
+
+def check_finite(name: str, value) -> None:
+    """Stop at the first NaN or inf, before it reaches the weights or a checkpoint."""
+    if isinstance(value, dict):  # a Dict observation: its images are uint8, always finite
+        finite = all(np.isfinite(v).all() for v in value.values() if v.dtype != np.uint8)
+    elif isinstance(value, np.ndarray):
+        finite = np.isfinite(value).all()
+    else:  # a float64 sum is finite exactly when every element is: one op at every minibatch step
+        finite = math.isfinite(value.sum(dtype=torch.float64).item())
+    if not finite:
+        raise FloatingPointError(f"NaN or inf in {name}")
+
+
+def minibatches_of(data: dict, passes: int, minibatches: int):
+    """`passes` passes over the rank's data, each cut into `minibatches` minibatches of shuffled
+    transitions (each transition once per pass). One minibatch is the whole batch, in order:
+    shuffling would change nothing but the rounding (Spinning Up's update stays bit for bit)."""
+    n = batch_size(data["obs"])
+    for _ in range(passes):
+        if minibatches == 1:
+            yield data
+            continue
+        perm = torch.randperm(n)  # one shuffle per pass; its minibatches are slices of it
+        for indices in torch.tensor_split(perm, minibatches):
+            yield {k: take(v, indices) for k, v in data.items()}
+
+
+def clip_norm_(grad: torch.Tensor, max_norm: float) -> None:
+    """Scale a network's flat gradient down to norm max_norm if it is longer (the rule of
+    torch's clip_grad_norm_, in two ops on one tensor instead of a loop over the parameters)."""
+    norm = torch.linalg.vector_norm(grad)
+    grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+
+
 class PPOBuffer:
     """Experience of K environments over T steps, with GAE-lambda advantages and the value
     function's targets: the lambda-returns, advantage + V(s_t) (CleanRL, Stable-Baselines3), or
@@ -386,14 +437,18 @@ class PPOBuffer:
 
     def __init__(
         self,
-        obs_dim: int | Dict,
-        act_dim: int | tuple | None,
+        obs_dim: int | Box | Dict,
+        act_dim: int | tuple | Space | None,
         size: int,
         num_envs: int = 1,
         gamma: float = 0.99,
         lam: float = 0.95,
         lambda_returns: bool = True,
     ):
+        if isinstance(act_dim, Space):
+            act_dim = flat_action_shape(act_dim)
+        if isinstance(obs_dim, Box):
+            obs_dim = obs_dim.shape[0]
         if isinstance(obs_dim, Dict):  # one array per entry: images stay uint8, vectors float32
             self.obs_buf = {
                 key: np.zeros(

@@ -23,14 +23,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from anywhere: `python bench/x.py` imports the project
 
-from utils.cli import read_signature  # noqa: E402
+from utils.arguments import defaults  # noqa: E402
 from utils.logx import PROGRESS_FILE  # noqa: E402
 from utils.mpi import environ_without_mpi  # noqa: E402
 from utils.plot import read_progress  # noqa: E402
 from utils.sweep import ppo_command  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
-PPO_DEFAULTS = read_signature()[0]  # ppo()'s literal defaults, read from its source
+PPO_DEFAULTS = defaults()  # ppo()'s defaults (utils/arguments.py)
 SUCCESS_GOAL = 0.95  # the success rate a first-crossing figure counts from
 STEPS_PER_EPOCH = PPO_DEFAULTS["steps_per_epoch"]
 # The normalizers' warm-up epoch (not learned from) counts in TotalEnvInteracts, so in a budget.

@@ -116,7 +116,7 @@ def test_kl_penalty_coefficient_halves_under_and_doubles_over_the_target(kl, exp
 
 def test_each_minibatch_pass_uses_every_transition_exactly_once_in_a_new_order():
     data = dict(obs=torch.arange(10.0)[:, None], ret=torch.arange(10.0))
-    batches = list(ppo.minibatches_of(data, passes=3, minibatches=4))
+    batches = list(core.minibatches_of(data, passes=3, minibatches=4))
     assert len(batches) == 12
     assert sorted(len(b["ret"]) for b in batches[:4]) == [2, 2, 3, 3]
     orders = []
@@ -128,7 +128,7 @@ def test_each_minibatch_pass_uses_every_transition_exactly_once_in_a_new_order()
         orders.append(seen.tolist())
     assert orders[0] != orders[1] or orders[1] != orders[2], "passes are shuffled anew"
     # One minibatch: the whole batch as it is, once per pass (Spinning Up's full-batch steps).
-    assert all(b is data for b in ppo.minibatches_of(data, passes=2, minibatches=1))
+    assert all(b is data for b in core.minibatches_of(data, passes=2, minibatches=1))
 
 
 def test_kl_early_stopping_is_checked_before_every_minibatch_step():
@@ -196,8 +196,8 @@ def test_clipping_a_networks_slice_of_the_flat_gradient_matches_torchs_clip_grad
     v_norm = v_grad.norm().item()
     assert pi_grad.norm().item() > 0.5, "the policy's gradient should be long enough to clip"
     torch.nn.utils.clip_grad_norm_(reference.pi.parameters(), 0.5)
-    ppo.clip_norm_(pi_grad, 0.5)
-    ppo.clip_norm_(v_grad, 2 * v_norm)
+    core.clip_norm_(pi_grad, 0.5)
+    core.clip_norm_(v_grad, 2 * v_norm)
     for p, q in zip(ac.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-8)
     assert pi_grad.norm().item() == pytest.approx(0.5, rel=1e-5)

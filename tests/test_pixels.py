@@ -22,7 +22,7 @@ from envs.robots import PRESETS
 from tests.helpers import assert_ok, run, run_mpi
 from tests.test_export import deploy
 from tests.test_ppo import read_progress
-from utils import export, test_policy
+from utils import env_batch, export, test_policy
 
 SIZE = 40
 PIXELS = dict(obs_mode="pixels", image_size=SIZE)
@@ -231,14 +231,14 @@ def test_the_video_shows_what_the_policy_saw_beside_the_scene(pixel_run, tmp_pat
 )
 def test_a_dict_space_ppo_cannot_take_is_one_line(space, words):
     with pytest.raises(ValueError, match="^[^\n]*$") as error:
-        ppo.check_spaces(space, Box(-1, 1, (2,)))
+        env_batch.check_spaces(space, Box(-1, 1, (2,)))
     assert words in str(error.value)
 
 
 def test_an_image_that_is_not_what_the_space_says_is_one_line():
     space = Dict(pixels=Box(0, 255, (40, 40, 3), np.uint8))
     with pytest.raises(ValueError, match="observation 'pixels' is float32 of shape") as error:
-        ppo.check_observation({"pixels": np.zeros((40, 40, 3), np.float32)}, space)
+        env_batch.check_observation({"pixels": np.zeros((40, 40, 3), np.float32)}, space)
     assert "\n" not in str(error.value)
 
 

@@ -249,10 +249,10 @@ def test_check_finite_finds_one_bad_element_in_a_tensor(bad):
     value = torch.zeros(10_000)
     value[-1] = 3e38  # large but finite elements are no error: the check sums in float64
     value[0] = 3e38
-    ppo.check_finite("the gradients", value)
+    core.check_finite("the gradients", value)
     if bad == "both infinities":  # +inf + -inf is NaN: still caught
         value[7], value[8] = float("inf"), -float("inf")
     else:
         value[5000] = bad
     with pytest.raises(FloatingPointError, match="NaN or inf in the gradients"):
-        ppo.check_finite("the gradients", value)
+        core.check_finite("the gradients", value)

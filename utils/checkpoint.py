@@ -19,6 +19,7 @@ back are collective calls: ppo.py makes them.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,21 +30,11 @@ import torch.nn as nn
 from gymnasium.spaces import Box, Dict, Space
 
 import core
-from utils.logx import CHECKPOINT_FILE, convert_json, load_config
+from utils.arguments import ARGUMENTS, FREE, MATCH, PPOArgs, names
+from utils.logx import CHECKPOINT_FILE, convert_json, load_config, shell_command
+from utils.mpi import proc_id
 
-# Arguments that shape what a checkpoint holds (adam_eps: the optimizers' saved state carries
-# it; privileged_critic: the critic's input) or which columns progress.txt has (loss,
-# state_loss_coef): a resumed run must use the saved values.
-RESUME_MUST_MATCH = (
-    "steps_per_epoch",
-    "num_envs",
-    "normalize_obs",
-    "normalize_rew",
-    "adam_eps",
-    "loss",
-    "privileged_critic",
-    "state_loss_coef",
-)
+PPO_SCRIPT = Path(__file__).resolve().parents[1] / "ppo.py"
 
 
 def saved_ac_kwargs(ac_kwargs: dict) -> dict:
@@ -191,70 +182,101 @@ def load_run(run_dir: str | Path) -> tuple[dict, dict]:
     return load_config(run_dir), load_checkpoint(run_dir)
 
 
-def check_resume(config: dict, saved_config: dict, checkpoint: dict, ranks: int) -> None:
-    """A resumed run must have the saved run's ranks and the arguments that shape a checkpoint."""
+def check_resume(args: PPOArgs, saved_config: dict, checkpoint: dict, ranks: int) -> None:
+    """A resumed run must have the saved run's ranks, its networks, and its values of the
+    arguments a resume must keep (MATCH in utils/arguments.py)."""
+    saved = saved_args(saved_config)
     saved_ranks = len(checkpoint["ranks"])
     if saved_ranks != ranks:
         raise ValueError(
-            f"the run in {config['resume']} was trained with {saved_ranks} MPI ranks and this job "
+            f"the run in {args.resume} was trained with {saved_ranks} MPI ranks and this job "
             f"has {ranks}; resume it with {saved_ranks} (--cpu {saved_ranks})."
         )
-    ac_kwargs = saved_ac_kwargs(config["ac_kwargs"])
+    network = saved_ac_kwargs(args.ac_kwargs)  # what the checkpoint's shapes come from
     for name, now, then in [
-        *((n, config[n], saved_config.get(n)) for n in RESUME_MUST_MATCH),
-        *((n, ac_kwargs[n], checkpoint["ac_kwargs"][n]) for n in ("hidden_sizes", "activation")),
+        *((n, getattr(args, n), getattr(saved, n)) for n in names(MATCH) if n not in network),
+        *((key, value, checkpoint["ac_kwargs"][key]) for key, value in network.items()),
     ]:
-        if now != then:
+        if now != then and not isinstance(now, dict):
             raise ValueError(
-                f"{name}={now!r} differs from {then!r} of the run in {config['resume']}; "
+                f"{name}={now!r} differs from {then!r} of the run in {args.resume}; "
                 "resume with the run's own arguments (its config.json), as "
                 "`python ppo.py --resume RUN_DIR` does."
             )
-    saved_eval_freq = saved_config.get("eval_freq", 0)
-    if (config["eval_freq"] > 0) != (saved_eval_freq > 0):  # progress.txt's Eval columns
-        keep = "off (eval_freq=0)" if saved_eval_freq == 0 else "on (eval_freq > 0)"
+    if (args.eval_freq > 0) != (saved.eval_freq > 0):  # progress.txt's Eval columns
+        keep = "off (eval_freq=0)" if saved.eval_freq == 0 else "on (eval_freq > 0)"
         raise ValueError(
-            f"eval_freq={config['eval_freq']} differs from {saved_eval_freq} of the run in "
-            f"{config['resume']} in turning evaluation on or off, which would change its "
+            f"eval_freq={args.eval_freq} differs from {saved.eval_freq} of the run in "
+            f"{args.resume} in turning evaluation on or off, which would change its "
             f"progress.txt columns; resume with evaluation {keep}."
         )
 
 
-# Arguments a resume may change without a record: how long (unless the learning rates anneal
-# over the epochs), where, what is printed.
-NOT_RECORDED = ("epochs", "resume", "logger_kwargs", "quiet", "tensorboard", "env_fn")
+def saved_args(saved_config: dict) -> PPOArgs:
+    """The arguments of a saved run (its config.json, as load_config reads it)."""
+    return PPOArgs(**{name: saved_config[name] for name in ARGUMENTS if name in saved_config})
 
 
 def resume_record(config: dict, saved_config: dict, from_epoch: int) -> list[dict]:
     """config.json's "resumed" list, with this resume added if it changed a setting: from which
-    epoch on each changed value holds, and what it was before."""
+    epoch on each changed value holds, and what it was before. Changes of FREE arguments go
+    unrecorded, but for the epochs when the learning rates anneal over them."""
     record = list(saved_config.get("resumed", []))
     now, then = convert_json(config), saved_config
-
-    def recorded(key: str) -> bool:  # epochs too, when the learning rates anneal over them
-        return key not in NOT_RECORDED or (key == "epochs" and bool(now.get("anneal_lr")))
-
+    unrecorded = set(names(FREE)) - ({"epochs"} if now["anneal_lr"] else set()) | {"env_fn"}
     changed = {
         key: {"before": then.get(key), "after": value}
         for key, value in now.items()
-        if recorded(key) and key in then and then[key] != value
+        if key not in unrecorded and key in then and then[key] != value
     }
     if changed:
         record.append(dict(from_epoch=from_epoch, changed=changed))
     return record
 
 
-def schedule_note(config: dict, saved_config: dict, from_epoch: int) -> str | None:
+def schedule_note(args: PPOArgs, saved: PPOArgs, from_epoch: int) -> str | None:
     """What a resume that changes the epochs does to an annealed learning rate (None: nothing)."""
-    epochs, saved_epochs = config["epochs"], saved_config.get("epochs", config["epochs"])
-    if not config["anneal_lr"] or epochs == saved_epochs:
+    if not args.anneal_lr or args.epochs == saved.epochs:
         return None
     return (
-        f"anneal_lr: the learning rates now fall to 0 over {epochs} epochs instead of "
-        f"{saved_epochs}: from epoch {from_epoch} on they run at {1 - from_epoch / epochs:.3f} of "
-        f"pi_lr and vf_lr, where the run's last epoch ran at "
-        f"{1 - (from_epoch - 1) / saved_epochs:.3f} (config.json records the change)."
+        f"anneal_lr: the learning rates now fall to 0 over {args.epochs} epochs instead of "
+        f"{saved.epochs}: from epoch {from_epoch} on they run at "
+        f"{1 - from_epoch / args.epochs:.3f} of pi_lr and vf_lr, where the run's last epoch ran "
+        f"at {1 - (from_epoch - 1) / saved.epochs:.3f} (config.json records the change)."
     )
+
+
+def load_resume(args: PPOArgs, config: dict, ranks: int) -> tuple[dict, list[dict], str | None]:
+    """The last checkpoint of the run args.resume names, checked against `args`; the record
+    config.json keeps of what the resume changed; what it does to an annealed learning rate."""
+    checkpoint = load_checkpoint(args.resume)
+    saved_config = load_config(args.resume)
+    check_resume(args, saved_config, checkpoint, ranks)
+    from_epoch = checkpoint["epoch"] + 1
+    note = schedule_note(args, saved_args(saved_config), from_epoch)
+    return checkpoint, resume_record(config, saved_config, from_epoch), note
+
+
+def explain_a_stop(run_dir: Path):
+    """An exit callback for ppo()'s ExitStack: after Ctrl-C, or a disk that filled up, one line
+    that says how to go on from the last checkpoint (which a failed write leaves whole)."""
+
+    def on_exit(exc_type, exc, _) -> bool:
+        resume = shell_command(PPO_SCRIPT, "--resume", run_dir.resolve())
+        saved = (run_dir / CHECKPOINT_FILE).exists()
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and proc_id() == 0:
+            if saved:
+                print(f"\nInterrupted; to go on from the last checkpoint: {resume}", flush=True)
+            else:
+                print(f"\nInterrupted before {run_dir}'s first checkpoint.", flush=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            then = f"then go on from the last checkpoint: {resume}" if saved else "then start again"
+            raise ValueError(
+                f"the disk that holds {run_dir} is full ({exc.strerror}); free some space, {then}"
+            ) from None
+        return False  # the exception goes on
+
+    return on_exit
 
 
 def actor_critic_from_checkpoint(

@@ -1,102 +1,54 @@
-"""The command line of ppo.py: flags generated from ppo()'s signature, their checks, the launch.
+"""The command line of ppo.py: flags generated from ppo()'s arguments, their checks, the launch.
 
-Every argument of ppo() with a number, string or boolean default becomes a flag of the same name
-(`--pi_lr`, with the alias `--pi-lr`), typed and defaulted by the signature and documented by the
-docstring, so a flag can never drift from the function it sets.
+Every argument of ppo() that is a flag (utils/arguments.py) becomes one of the same name
+(`--pi_lr`, with the alias `--pi-lr`), typed and defaulted by its declaration and documented by
+its doc, so a flag can never drift from the argument it sets.
 
 The process you start (`python ppo.py --cpu 2 ...`) only parses and checks the flags, then starts
 the MPI ranks; it never imports torch, which only the ranks need (bench/startup.py measures it).
-So the signature is read from ppo.py's source (with `ast`), not from the imported function.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import difflib
 import json
 import re
 import sys
-from pathlib import Path
 
 import gymnasium as gym
 
 import envs  # noqa: F401  (registers the ArmReach envs, without loading PyBullet)
+from utils.arguments import ARGUMENTS, check, defaults, make
 from utils.env_check import check_env
-from utils.logx import check_run_name, check_writable, default_exp_name, load_config
-from utils.mpi import allgather, launched_by_mpirun, mpi_fork, num_procs, proc_id
-
-PPO_SOURCE = Path(__file__).resolve().parent.parent / "ppo.py"
-LOSSES = ("clip", "penalty")
-# ppo() arguments that are not flags: objects, or set from other flags (--hid, --l, --exp_name).
-NOT_FLAGS = ("env_fn", "actor_critic", "ac_kwargs", "logger_kwargs")
-
-# "    name (type): description" at the first indentation level of an "Args:" section.
-_ARG_LINE = re.compile(r"^(?P<indent>\s+)(?P<name>\w+)\s*(\([^)]*\))?\s*:\s*(?P<text>.*)$")
+from utils.logx import (
+    check_run_name,
+    check_writable,
+    default_exp_name,
+    load_config,
+    setup_logger_kwargs,
+)
+from utils.mpi import Interrupted, allgather, launched_by_mpirun, mpi_fork, num_procs, proc_id
 
 
-def read_signature(path: Path = PPO_SOURCE, name: str = "ppo") -> tuple[dict, str]:
-    """({argument: default} for the literal defaults of function `name`, its docstring)."""
-    tree = ast.parse(path.read_text())
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
-    args = [*fn.args.args, *fn.args.kwonlyargs]
-    default_nodes = [None] * (len(fn.args.args) - len(fn.args.defaults))
-    default_nodes += [*fn.args.defaults, *fn.args.kw_defaults]
-    defaults = {}
-    for arg, node in zip(args, default_nodes, strict=True):
-        try:
-            defaults[arg.arg] = ast.literal_eval(node) if node is not None else None
-        except ValueError:  # dict(), core.MLPActorCritic: not a flag
-            continue
-    return defaults, ast.get_docstring(fn) or ""
+def flag_names(name: str) -> list[str]:
+    """The flags of argument `name`: --name, its dashed alias, and any of its own (--steps)."""
+    dashed = [f"--{name.replace('_', '-')}"] if "_" in name else []
+    return [f"--{name}", *dashed, *ARGUMENTS[name].metadata["aliases"]]
 
 
-def docstring_arguments(doc: str) -> dict[str, str]:
-    """Each argument's entry in a docstring's "Args:" section, on one line, by name."""
-    lines = doc.split("Args:", 1)[-1].splitlines()
-    entries: dict[str, list[str]] = {}
-    current, indent = None, None
-    for line in lines:
-        match = _ARG_LINE.match(line)
-        if match and (indent is None or len(match["indent"]) == indent):
-            indent = len(match["indent"])
-            current = match["name"]
-            entries[current] = [match["text"]]
-        elif current is not None and line.strip():
-            entries[current].append(line.strip())
-    return {name: " ".join(text) for name, text in entries.items()}
-
-
-def add_arguments_from_signature(
-    parser: argparse.ArgumentParser,
-    defaults: dict,
-    doc: str,
-    skip: tuple[str, ...] = (),
-    aliases: dict[str, list[str]] | None = None,
-) -> list[str]:
-    """Add a flag for each simple keyword argument; return the names added.
-
-    `aliases` adds further flags for an argument, e.g. Spinning Up's `--steps` for
-    `steps_per_epoch`.
-    """
-    docs = docstring_arguments(doc)
+def add_argument_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """A flag for each argument of ppo() that is one; returns their names."""
     added = []
-    for name, default in defaults.items():
-        if name in skip:
+    for name, default in defaults().items():
+        info = ARGUMENTS[name].metadata
+        if not info["flag"]:
             continue
-        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-        flags += (aliases or {}).get(name, [])
-        help_text = docs.get(name, "")
         if isinstance(default, bool):
-            parser.add_argument(
-                *flags, default=default, action=argparse.BooleanOptionalAction, help=help_text
-            )
-        elif isinstance(default, int | float | str):
-            parser.add_argument(*flags, type=type(default), default=default, help=help_text)
-        elif default is None:
-            parser.add_argument(*flags, type=str, default=None, help=help_text)
+            action = dict(action=argparse.BooleanOptionalAction)
         else:
-            continue
+            action = dict(type=str if default is None else type(default))
+        parser.add_argument(*flag_names(name), default=default, help=info["doc"], **action)
         added.append(name)
     return added
 
@@ -164,10 +116,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
         help="The run's name (default: ppo-ENV[-KEY=VALUE...] from --env and --env_kwargs).",
     )
     parser.add_argument("--data_dir", "--data-dir", type=str, default="data")
-    defaults, doc = read_signature()
-    ppo_flags = add_arguments_from_signature(
-        parser, defaults, doc, skip=NOT_FLAGS, aliases=dict(steps_per_epoch=["--steps"])
-    )
+    ppo_flags = add_argument_flags(parser)
     one_line_errors(parser)
     return parser, ppo_flags
 
@@ -223,63 +172,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def check_arguments(ranks: int, **kwargs) -> None:
-    """Reject ppo() arguments that cannot work, with the value, the rule and what to do."""
-    resume = kwargs["resume"]
-    if resume is not None and not str(resume).strip():
-        raise ValueError(f"resume={resume!r} is empty: give the directory of the run to continue.")
-    for name in (
-        "steps_per_epoch",
-        "epochs",
-        "train_pi_iters",
-        "train_v_iters",
-        "minibatches",
-        "max_ep_len",
-        "save_freq",
-    ):
-        if kwargs[name] <= 0:
-            raise ValueError(f"{name}={kwargs[name]} must be a positive integer.")
-    if kwargs["eval_freq"] < 0 or kwargs["eval_episodes"] <= 0:
-        raise ValueError(
-            f"eval_freq={kwargs['eval_freq']} must be >= 0 (0: no evaluation) and "
-            f"eval_episodes={kwargs['eval_episodes']} positive."
-        )
-    for name in ("pi_lr", "vf_lr", "clip_ratio", "target_kl", "adam_eps"):
-        if not kwargs[name] > 0:
-            raise ValueError(f"{name}={kwargs[name]} must be greater than 0.")
-    for name in ("gamma", "lam"):
-        if not 0 < kwargs[name] <= 1:
-            raise ValueError(f"{name}={kwargs[name]} must be in (0, 1].")
-    if kwargs["max_grad_norm"] < 0:
-        raise ValueError(f"max_grad_norm={kwargs['max_grad_norm']} must be >= 0 (0: no clipping).")
-    if kwargs["loss"] not in LOSSES:
-        raise ValueError(f"loss={kwargs['loss']!r} is not one of {LOSSES}.")
-    num_envs = kwargs["num_envs"]
-    if num_envs <= 0 or num_envs % ranks != 0:
-        raise ValueError(
-            f"num_envs={num_envs} must be a positive multiple of the MPI ranks ({ranks}), so that "
-            "every rank steps the same number of envs; change one of them."
-        )
-    if kwargs["steps_per_epoch"] % num_envs != 0:
-        raise ValueError(
-            f"steps_per_epoch={kwargs['steps_per_epoch']} must be a multiple of num_envs "
-            f"({num_envs}), so that every environment collects the same number of steps; "
-            "change one of them."
-        )
-    local_batch = kwargs["steps_per_epoch"] // ranks
-    if kwargs["minibatches"] > local_batch:
-        raise ValueError(
-            f"minibatches={kwargs['minibatches']} is more than the {local_batch} transitions each "
-            f"of the {ranks} ranks collects per epoch (steps_per_epoch / ranks); use fewer "
-            "minibatches or more steps_per_epoch."
-        )
-
-
 def first_error(args: argparse.Namespace, ranks: int) -> str | None:
     """What is wrong with the flags, in one line, or None: checked before any training starts."""
     try:
         gym.spec(args.env)
-        check_arguments(ranks=ranks, **args.ppo_kwargs)
+        check(make(args.ppo_kwargs), ranks)
         if proc_id() == 0:  # the same env on every rank: one check, not one per rank
             check_env(args.env, args.env_kwargs)
         if args.resume is None:
@@ -289,8 +186,8 @@ def first_error(args: argparse.Namespace, ranks: int) -> str | None:
         # Only a resume reads a checkpoint, and only then does this process need torch.
         from utils.checkpoint import check_resume, load_checkpoint
 
-        config = dict(args.ppo_kwargs, ac_kwargs=dict(hidden_sizes=args.hidden_sizes))
-        check_resume(config, load_config(args.resume), load_checkpoint(args.resume), ranks)
+        resumed = make(dict(args.ppo_kwargs, ac_kwargs=dict(hidden_sizes=args.hidden_sizes)))
+        check_resume(resumed, load_config(args.resume), load_checkpoint(args.resume), ranks)
     except gym.error.Error:
         close = difflib.get_close_matches(args.env, list(gym.registry), n=3, cutoff=0.5)
         return (
@@ -353,3 +250,27 @@ def fail(message: str) -> None:
     if proc_id() == 0:
         sys.stderr.write(f"ppo.py: error: {one_line(message)}\n")
     sys.exit(2)
+
+
+def run_command_line(ppo, argv: list[str]):
+    """Train with `ppo` (ppo.ppo) as the flags say; a mistake ends in one line, Ctrl-C with the
+    resume command (status 130). Returns the trained actor-critic."""
+    args = parse_args(argv)
+    check_or_exit(args)  # collective: every rank's first error, printed once
+    try:
+        return ppo(
+            lambda: gym.make(args.env, **args.env_kwargs),
+            ac_kwargs=dict(hidden_sizes=args.hidden_sizes),
+            logger_kwargs=setup_logger_kwargs(args.exp_name, args.seed, args.data_dir),
+            **args.ppo_kwargs,
+        )
+    except (ValueError, FloatingPointError) as e:
+        if num_procs() > 1:
+            raise  # on one rank only, maybe: the excepthook aborts the whole job
+        fail(str(e))
+    except Interrupted:
+        sys.exit(130)  # every rank stopped at the same point; ppo() said how to resume
+    except KeyboardInterrupt:
+        if num_procs() > 1:
+            raise  # a rank may wait in a collective: the excepthook aborts the whole job
+        sys.exit(130)

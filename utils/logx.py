@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from utils.arguments import PPOArgs, saved_before
 from utils.mpi import broadcast, launched_by_mpirun, mpi_statistics_scalar, proc_id
 
 PROGRESS_FILE = "progress.txt"
@@ -122,15 +123,6 @@ def check_writable(directory: str | Path) -> None:
         ) from e
 
 
-# ppo() arguments added after runs were saved, with the value every run saved before had.
-ADDED_LATER = {
-    "normalize_rew": False,
-    "adam_eps": 1e-8,
-    "lambda_returns": False,
-    "warmup_normalizers": False,
-}
-
-
 def unusable(run_dir: Path) -> str | None:
     """Why a run directory cannot be loaded (config.json not JSON, no checkpoint), or None."""
     try:
@@ -144,8 +136,8 @@ def unusable(run_dir: Path) -> str | None:
 
 def load_config(run_dir: str | Path) -> dict:
     """The arguments a run was started with (its config.json); an argument that did not exist
-    yet reads as the value the run had (ADDED_LATER; num_envs from envs_per_proc), so an older
-    run resumes as it was."""
+    yet reads as the value the run had (utils.arguments.saved_before; num_envs from envs_per_proc),
+    so an older run resumes as it was."""
     if not Path(run_dir).is_dir():
         raise ValueError(f"run directory {run_dir} does not exist; give the directory of a run.")
     path = Path(run_dir) / CONFIG_FILE
@@ -164,7 +156,7 @@ def load_config(run_dir: str | Path) -> dict:
             + (f"; skipped: {', '.join(skipped[:8])}" if skipped else "")
         )
     try:
-        config = {**ADDED_LATER, **json.loads(path.read_text())}
+        config = {**saved_before(), **json.loads(path.read_text())}
     except (OSError, ValueError) as e:
         raise ValueError(f"{path} is missing or not valid JSON ({e}).") from e
     if "envs_per_proc" in config:  # saved before num_envs, the envs over all ranks
@@ -333,6 +325,24 @@ class EpochLogger(Logger):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.epoch_dict: dict[str, list] = {}
+
+    @classmethod
+    def for_run(cls, config: dict, args: PPOArgs, resume_rows: int | None) -> EpochLogger:
+        """The logger of a ppo() run: in logger_kwargs' output_dir, the run's own on resume, else
+        data/NAME/NAME_s<seed> for the env in `config`; it writes config.json (the run's
+        directory in it) and prints the directory. Collective."""
+        logger_kwargs = args.logger_kwargs
+        if args.resume is not None:
+            logger_kwargs = dict(logger_kwargs, output_dir=args.resume)
+        logger_kwargs = with_run_dir(
+            logger_kwargs, args.seed, config["env_id"], config["env_kwargs"]
+        )
+        logger = cls(**logger_kwargs, resume_rows=resume_rows, quiet=args.quiet,
+                     tensorboard=args.tensorboard)  # fmt: skip
+        output_dir = str(logger.output_dir)
+        logger.save_config(dict(config, logger_kwargs=dict(logger_kwargs, output_dir=output_dir)))
+        logger.announce(f"Run directory: {logger.output_dir.resolve()}")
+        return logger
 
     def store(self, **kwargs) -> None:
         for k, v in kwargs.items():

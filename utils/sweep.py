@@ -34,14 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.arguments import ARGUMENTS, defaults
 from utils.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from utils.cli import (
-    DefaultsHelpFormatter,
-    add_env_arguments,
-    docstring_arguments,
-    one_line_errors,
-    read_signature,
-)
+from utils.cli import DefaultsHelpFormatter, add_env_arguments, flag_names, one_line_errors
 from utils.logx import CONFIG_FILE, PROGRESS_FILE, check_run_name, load_config
 from utils.mpi import environ_without_mpi
 from utils.plot import read_progress
@@ -49,8 +44,8 @@ from utils.plot import read_progress
 REPO = Path(__file__).resolve().parent.parent
 PPO_SCRIPT = REPO / "ppo.py"
 
-# Arguments of ppo() that the sweep sets itself or that have no command-line form.
-NOT_SWEPT = ("env_fn", "actor_critic", "ac_kwargs", "logger_kwargs", "seed", "resume")
+# Flags of ppo() that the sweep sets itself.
+NOT_SWEPT = ("seed", "resume")
 # ppo.py's own flags for the network: ac_kwargs=dict(hidden_sizes=[hid] * l).
 NETWORK_FLAGS = {"hid": 64, "l": 2}
 
@@ -58,13 +53,11 @@ NETWORK_FLAGS = {"hid": 64, "l": 2}
 def sweepable_arguments() -> dict[str, object]:
     """{name: default} of every ppo.py flag a sweep may vary: ppo()'s simple keyword arguments
     (those ppo.py turns into flags) and the network's --hid and --l."""
-    defaults = dict(NETWORK_FLAGS)
-    for name, default in read_signature()[0].items():
-        if name not in NOT_SWEPT and (
-            default is None or isinstance(default, bool | int | float | str)
-        ):
-            defaults[name] = default
-    return defaults
+    sweepable = dict(NETWORK_FLAGS)
+    for name, default in defaults().items():
+        if ARGUMENTS[name].metadata["flag"] and name not in NOT_SWEPT:
+            sweepable[name] = default
+    return sweepable
 
 
 def format_value(value) -> str:
@@ -379,14 +372,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data_dir", "--data-dir", default="data", help="Where its folder goes.")
     parser.add_argument("--cpu", type=int, default=1, help="MPI ranks of each run.")
     allowed = sweepable_arguments()
-    docs = docstring_arguments(read_signature()[1])
+    docs = {name: f.metadata["doc"] for name, f in ARGUMENTS.items()}
     docs.update(hid="Units per hidden layer.", l="Hidden layers.")
     for key, default in allowed.items():
-        flags = [f"--{key}"] + ([f"--{key.replace('_', '-')}"] if "_" in key else [])
-        if key == "steps_per_epoch":
-            flags.append("--steps")
         parser.add_argument(
-            *flags,
+            *(flag_names(key) if key in ARGUMENTS else [f"--{key}"]),
             dest=key,
             nargs="+",
             default=argparse.SUPPRESS,  # absent flags: ppo.py's own default

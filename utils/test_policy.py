@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ import core
 from utils.checkpoint import actor_critic_from_checkpoint, load_run
 from utils.cli import DefaultsHelpFormatter, one_line, one_line_errors
 from utils.logx import CONFIG_FILE, later_runs, warnings_as_notes
+from utils.mpi import num_procs, proc_id
 
 VIDEO_FORMATS = (".gif", ".mp4")
 
@@ -240,6 +242,24 @@ def run_policy(
         lengths=lengths,
         successes=successes,
         video_frames=len(frames),
+    )
+
+
+def evaluate(eval_env: gym.Env, get_action, episodes: int, max_ep_len: int, first_seed: int):
+    """This rank's share of `episodes` episodes of the deterministic policy, episode i reset
+    with first_seed + i (seeds training never uses), as training runs them (max_ep_len): their
+    returns, lengths and successes (none where the env reports no is_success) and the time."""
+    bounds = np.linspace(0, episodes, num_procs() + 1).astype(int)
+    first, last = int(bounds[proc_id()]), int(bounds[proc_id() + 1])
+    start, result = time.time(), dict(returns=[], lengths=[], successes=[])
+    if last > first:
+        seed = first_seed + first
+        result = run_policy(eval_env, get_action, last - first, seed, max_ep_len=max_ep_len)
+    return dict(
+        EvalEpRet=result["returns"],
+        EvalEpLen=result["lengths"],
+        EvalSuccessRate=result["successes"],  # its average over the ranks is the rate
+        EvalTime=time.time() - start,
     )
 
 
