@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import sys
 
-if __name__ == "__main__":
-    # `python ppo.py ...` starts here: check the flags and, for --cpu N, launch N MPI ranks of
-    # this script, before importing torch, which only the ranks need (bench/startup.py).
+if __name__ == "__main__":  # check the flags, launch --cpu N ranks, all before importing torch
     try:
         from utils.cli import launch
     except ModuleNotFoundError as e:  # run by a Python without the requirements
@@ -38,16 +36,8 @@ from torch.optim import Adam
 
 import core
 from core import check_finite
-from utils.arguments import check, documented, make
-from utils.checkpoint import (
-    Progress,
-    explain_a_stop,
-    load_resume,
-    rank_state,
-    restore_checkpoint,
-    restore_rank_state,
-    save_checkpoint,
-)
+from utils.arguments import PPOArgs, check, documented, make
+from utils.checkpoint import Progress, explain_a_stop, load_resume, restore_run, save_run
 from utils.cli import run_command_line
 from utils.env_batch import EnvBatch, env_record
 from utils.env_check import make_env
@@ -55,16 +45,13 @@ from utils.logx import EpochLogger, shell_command
 from utils.mpi import (
     CtrlC,
     Interrupted,
-    allgather,
     flat_grad_buffer,
-    gather,
     mpi_avg,
     mpi_avg_inplace,
     mpi_statistics_scalar,
     mpi_sum,
     num_procs,
     proc_id,
-    scatter,
     sync_params,
 )
 from utils.seeding import env_seeds, evaluation_seed, rank_seeds
@@ -279,12 +266,11 @@ def adapt_kl_penalty(beta: float, kl: float, target_kl: float) -> float:
     return beta
 
 
-def log_epoch(
-    logger, progress: Progress, reports_success, evaluated, loss, state_loss, steps_per_sec
-) -> None:
+def log_epoch(logger, progress: Progress, args: PPOArgs, state_loss: bool, steps_per_sec) -> None:
     """One row of progress.txt: Spinning Up's columns, then ours (LossState with the actor's
     state loss, KLBeta with the penalty loss, Eval... with evaluation). Collective (statistics
     over ranks)."""
+    reports_success = progress.reports_success
     logger.log_tabular("Epoch", progress.epoch)
     logger.log_tabular("EpRet", with_min_and_max=True)
     logger.log_tabular("EpLen", average_only=True)
@@ -292,19 +278,15 @@ def log_epoch(
         logger.log_tabular("SuccessRate", average_only=True)
     logger.log_tabular("VVals", with_min_and_max=True)
     logger.log_tabular("TotalEnvInteracts", progress.total_env_interacts)
-    for key in ["LossPi", "LossV", "DeltaLossPi", "DeltaLossV", "Entropy", "KL", "ClipFrac"]:
+    update = ["LossPi", "LossV", "DeltaLossPi", "DeltaLossV", "Entropy", "KL", "ClipFrac"]
+    for key in [*update, "StopIter"] + (["LossState"] if state_loss else []):
         logger.log_tabular(key, average_only=True)
-    logger.log_tabular("StopIter", average_only=True)
-    if state_loss:
-        logger.log_tabular("LossState", average_only=True)
-    if loss == "penalty":
+    if args.loss == "penalty":
         logger.log_tabular("KLBeta", progress.kl_beta)
-    if evaluated:
-        logger.log_tabular("EvalEpRet", average_only=True)
-        logger.log_tabular("EvalEpLen", average_only=True)
-        if reports_success:
-            logger.log_tabular("EvalSuccessRate", average_only=True)
-        logger.log_tabular("EvalTime", average_only=True)
+    if args.eval_freq > 0:
+        evaluation = ["EvalEpRet", "EvalEpLen"] + (["EvalSuccessRate"] if reports_success else [])
+        for key in [*evaluation, "EvalTime"]:
+            logger.log_tabular(key, average_only=True)
     logger.log_tabular("StepsPerSec", steps_per_sec)
     logger.log_tabular("Time", progress.elapsed_time)
     logger.dump_tabular()
@@ -350,13 +332,8 @@ def ppo(env_fn, **kwargs):
         on_exit.push(explain_a_stop(logger.output_dir))
 
         actor_critic = args.actor_critic or core.default_actor_critic(envs.observation_space)
-        ac = actor_critic(
-            envs.observation_space,
-            envs.action_space,
-            normalize_obs=args.normalize_obs,
-            log_std_init=args.log_std_init,
-            **args.ac_kwargs,
-        )
+        ac = actor_critic(envs.observation_space, envs.action_space, log_std_init=args.log_std_init,
+                          normalize_obs=args.normalize_obs, **args.ac_kwargs)  # fmt: skip
         core.check_actor_critic(ac)
         if args.ortho_init:
             core.orthogonal_init(ac)
@@ -384,7 +361,9 @@ def ppo(env_fn, **kwargs):
                 # collective
                 warm_up_normalizers(ac, envs, buf, logger, args.max_ep_len, rew_scaler, progress)
         else:
-            progress = restore(checkpoint, ac, optimizers, rew_scaler, envs, logger)  # collective
+            progress = restore_run(
+                checkpoint, ac, optimizers, rew_scaler, envs, logger
+            )  # collective
             logger.log(f"Resuming {args.resume} after epoch {progress.epoch}.")
             if schedule is not None:
                 logger.announce(schedule)
@@ -437,13 +416,12 @@ def ppo(env_fn, **kwargs):
             progress.elapsed_time = time.time() - start_time
             steps_per_sec = args.steps_per_epoch / (time.time() - epoch_start)
             # collective: the statistics of every column over the ranks
-            log_epoch(
-                logger, progress, progress.reports_success, args.eval_freq > 0, args.loss,
-                state_loss_coef > 0, steps_per_sec,
-            )  # fmt: skip
+            log_epoch(logger, progress, args, state_loss_coef > 0, steps_per_sec)
             if (epoch + 1) % args.save_freq == 0 or epoch == args.epochs - 1 or stop:
                 # collective: every rank's generators and episodes, gathered to rank 0
-                save(logger.output_dir, progress, ac, args.ac_kwargs, optimizers, rew_scaler, envs)
+                save_run(
+                    logger.output_dir, progress, ac, args.ac_kwargs, optimizers, rew_scaler, envs
+                )
             if stop:
                 raise Interrupted  # on every rank at once: none waits in a collective
 
@@ -460,32 +438,6 @@ def ppo(env_fn, **kwargs):
             + shell_command("-m", "utils.test_policy", logger.output_dir.resolve())
         )
     return ac
-
-
-def save(run_dir, progress: Progress, ac, ac_kwargs, optimizers, rew_scaler, envs) -> None:
-    """Checkpoint the run (utils/checkpoint.py says what it holds). Collective: every rank's
-    generators and episodes in flight are gathered to rank 0, which writes the file."""
-    ranks = gather(rank_state(envs, rew_scaler))
-    if proc_id() == 0:
-        rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
-        save_checkpoint(run_dir, progress, ac, ac_kwargs, *optimizers, ranks, rew_rms)
-
-
-def restore(checkpoint, ac, optimizers, rew_scaler, envs: EnvBatch, logger) -> Progress:
-    """Continue from a checkpoint: weights, optimizers, reward scale, and each rank its own
-    generators and episodes in flight, scattered from rank 0's copy. Collective. Returns where
-    training stopped."""
-    rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
-    progress = restore_checkpoint(checkpoint, ac, *optimizers, rew_rms)
-    rank = scatter(checkpoint["ranks"] if proc_id() == 0 else None)
-    drift = max(allgather(restore_rank_state(rank, envs, rew_scaler)))
-    envs.reports_success = bool(progress.reports_success)
-    if drift > 0:  # an env whose steps are not a function of its seed and actions
-        logger.log(
-            f"Note: replayed, the episodes in flight end up to {drift:.3g} from the saved "
-            "observations: this resume goes on from a state the run did not have."
-        )
-    return progress
 
 
 def main(argv: list[str] | None = None):

@@ -32,7 +32,7 @@ from gymnasium.spaces import Box, Dict, Space
 import core
 from utils.arguments import ARGUMENTS, FREE, MATCH, PPOArgs, names
 from utils.logx import CHECKPOINT_FILE, convert_json, load_config, shell_command
-from utils.mpi import proc_id
+from utils.mpi import allgather, gather, proc_id, scatter
 
 PPO_SCRIPT = Path(__file__).resolve().parents[1] / "ppo.py"
 
@@ -133,6 +133,32 @@ def restore_rank_state(state: dict, envs, rew_scaler: core.RewardScaler | None) 
     if rew_scaler is not None and state.get("rew_returns") is not None:
         rew_scaler.returns = np.array(state["rew_returns"])
     return drift
+
+
+def save_run(run_dir, progress: Progress, ac, ac_kwargs, optimizers, rew_scaler, envs) -> None:
+    """Checkpoint the run. Collective: every rank's generators and episodes in flight are
+    gathered to rank 0, which writes the file."""
+    ranks = gather(rank_state(envs, rew_scaler))
+    if proc_id() == 0:
+        rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
+        save_checkpoint(run_dir, progress, ac, ac_kwargs, *optimizers, ranks, rew_rms)
+
+
+def restore_run(checkpoint, ac, optimizers, rew_scaler, envs, logger) -> Progress:
+    """Continue from a checkpoint: weights, optimizers, reward scale, and each rank its own
+    generators and episodes in flight, scattered from rank 0's copy. Collective. Returns where
+    training stopped."""
+    rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
+    progress = restore_checkpoint(checkpoint, ac, *optimizers, rew_rms)
+    rank = scatter(checkpoint["ranks"] if proc_id() == 0 else None)
+    drift = max(allgather(restore_rank_state(rank, envs, rew_scaler)))
+    envs.reports_success = bool(progress.reports_success)
+    if drift > 0:  # an env whose steps are not a function of its seed and actions
+        logger.log(
+            f"Note: replayed, the episodes in flight end up to {drift:.3g} from the saved "
+            "observations: this resume goes on from a state the run did not have."
+        )
+    return progress
 
 
 def atomic_torch_save(obj, path: Path) -> None:
