@@ -139,7 +139,7 @@ def normalize_advantages(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]
     return dict(obs=core.as_tensor(data["obs"]), **tensors)  # images stay uint8
 
 
-def update(ac, optimizers, data, beta, *, clip_ratio, loss, **steps) -> dict:
+def update(ac, optimizers, data, beta, *, clip_ratio, loss, state_loss_coef, **steps) -> dict:
     """One PPO update on the epoch's data (take_gradient_steps, whose other arguments `steps`
     holds), and the log's statistics of the losses and the policy before and after. Collective."""
     check_finite("the value targets", data["ret"])
@@ -147,13 +147,12 @@ def update(ac, optimizers, data, beta, *, clip_ratio, loss, **steps) -> dict:
     with torch.no_grad():
         pi_l_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
         v_l_old = compute_loss_v(ac, data).item()
-        state = (
-            {"LossState": compute_loss_state(ac, data).item()} if steps["state_loss_coef"] else {}
-        )
+        state = {"LossState": compute_loss_state(ac, data).item()} if state_loss_coef else {}
     entropy = pi_diagnostics(ac, data, clip_ratio)["ent"]
     stop_iter = take_gradient_steps(
-        ac, optimizers, data, clip_ratio=clip_ratio, loss=loss, beta=beta, **steps
-    )
+        ac, optimizers, data, clip_ratio=clip_ratio, loss=loss, beta=beta,
+        state_loss_coef=state_loss_coef, **steps,
+    )  # fmt: skip
     with torch.no_grad():
         loss_pi = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
         loss_v = compute_loss_v(ac, data).item()

@@ -41,7 +41,7 @@ def arg(
     aliases: tuple[str, ...] = (),
 ):
     """One argument: `before` is the value of runs saved before it existed."""
-    info = dict(doc=doc, flag=flag, resume=resume, before=before, check=check, aliases=aliases)
+    info = dict(doc=doc, flag=flag, on_resume=resume, before=before, check=check, aliases=aliases)
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=info)
     return field(default=default, metadata=info)
@@ -231,6 +231,11 @@ def make(kwargs: dict) -> PPOArgs:
     return PPOArgs(**kwargs)
 
 
+def from_config(config: dict) -> PPOArgs:
+    """The arguments a run's config.json records (as utils.logx.load_config reads it)."""
+    return PPOArgs(**{name: config[name] for name in ARGUMENTS if name in config})
+
+
 def defaults() -> dict[str, Any]:
     """Every argument's default."""
     return vars(PPOArgs())
@@ -238,7 +243,7 @@ def defaults() -> dict[str, Any]:
 
 def names(resume: str) -> list[str]:
     """The arguments that a resume treats as `resume` (MATCH, RECORD or FREE)."""
-    return [name for name, f in ARGUMENTS.items() if f.metadata["resume"] == resume]
+    return [name for name, f in ARGUMENTS.items() if f.metadata["on_resume"] == resume]
 
 
 def saved_before() -> dict[str, Any]:

@@ -30,7 +30,7 @@ import torch.nn as nn
 from gymnasium.spaces import Box, Dict, Space
 
 import core
-from utils.arguments import ARGUMENTS, FREE, MATCH, PPOArgs, names
+from utils.arguments import ARGUMENTS, FREE, MATCH, PPOArgs, from_config, names
 from utils.logx import CHECKPOINT_FILE, convert_json, load_config, shell_command
 from utils.mpi import allgather, gather, proc_id, scatter
 
@@ -211,7 +211,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, dict]:
 def check_resume(args: PPOArgs, saved_config: dict, checkpoint: dict, ranks: int) -> None:
     """A resumed run must have the saved run's ranks, its networks, and its values of the
     arguments a resume must keep (MATCH in utils/arguments.py)."""
-    saved = saved_args(saved_config)
+    saved = from_config(saved_config)
     saved_ranks = len(checkpoint["ranks"])
     if saved_ranks != ranks:
         raise ValueError(
@@ -238,22 +238,19 @@ def check_resume(args: PPOArgs, saved_config: dict, checkpoint: dict, ranks: int
         )
 
 
-def saved_args(saved_config: dict) -> PPOArgs:
-    """The arguments of a saved run (its config.json, as load_config reads it)."""
-    return PPOArgs(**{name: saved_config[name] for name in ARGUMENTS if name in saved_config})
-
-
-def resume_record(config: dict, saved_config: dict, from_epoch: int) -> list[dict]:
+def resume_record(config: dict, saved_config: dict, anneal_lr: bool, from_epoch: int) -> list[dict]:
     """config.json's "resumed" list, with this resume added if it changed a setting: from which
     epoch on each changed value holds, and what it was before. Changes of FREE arguments go
     unrecorded, but for the epochs when the learning rates anneal over them."""
     record = list(saved_config.get("resumed", []))
     now, then = convert_json(config), saved_config
-    unrecorded = set(names(FREE)) - ({"epochs"} if now["anneal_lr"] else set()) | {"env_fn"}
+    recorded = {*ARGUMENTS, "env_id", "env_kwargs"} - set(names(FREE))
+    if anneal_lr:
+        recorded.add("epochs")
     changed = {
         key: {"before": then.get(key), "after": value}
         for key, value in now.items()
-        if key not in unrecorded and key in then and then[key] != value
+        if key in recorded and key in then and then[key] != value
     }
     if changed:
         record.append(dict(from_epoch=from_epoch, changed=changed))
@@ -279,8 +276,8 @@ def load_resume(args: PPOArgs, config: dict, ranks: int) -> tuple[dict, list[dic
     saved_config = load_config(args.resume)
     check_resume(args, saved_config, checkpoint, ranks)
     from_epoch = checkpoint["epoch"] + 1
-    note = schedule_note(args, saved_args(saved_config), from_epoch)
-    return checkpoint, resume_record(config, saved_config, from_epoch), note
+    note = schedule_note(args, from_config(saved_config), from_epoch)
+    return checkpoint, resume_record(config, saved_config, args.anneal_lr, from_epoch), note
 
 
 def explain_a_stop(run_dir: Path):
@@ -313,12 +310,10 @@ def actor_critic_from_checkpoint(
     if checkpoint.get("critic_dim"):
         critic = Box(-np.inf, np.inf, (checkpoint["critic_dim"],), np.float32)
         observation_space = Dict({**observation_space.spaces, core.CRITIC_KEY: critic})
+    network = dict(checkpoint["ac_kwargs"])  # as saved_ac_kwargs wrote it
+    network["activation"] = getattr(nn, network["activation"])
     ac = core.default_actor_critic(observation_space)(
-        observation_space,
-        action_space,
-        hidden_sizes=checkpoint["ac_kwargs"]["hidden_sizes"],
-        activation=getattr(nn, checkpoint["ac_kwargs"]["activation"]),
-        normalize_obs=checkpoint["normalize_obs"],
+        observation_space, action_space, normalize_obs=checkpoint["normalize_obs"], **network
     )
     ac.load_state_dict(checkpoint["ac"])
     return ac

@@ -19,7 +19,7 @@ import sys
 import gymnasium as gym
 
 import envs  # noqa: F401  (registers the ArmReach envs, without loading PyBullet)
-from utils.arguments import ARGUMENTS, check, defaults, make
+from utils.arguments import ARGUMENTS, check, defaults, from_config, make
 from utils.env_check import check_env
 from utils.logx import (
     check_run_name,
@@ -161,7 +161,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             cpu=saved.get("mpi_ranks"),
         )
         args = parser.parse_args(argv)  # given flags win: --epochs 100 trains longer
-        args.hidden_sizes = saved["ac_kwargs"].get("hidden_sizes", [args.hid] * args.l)
+        args.hidden_sizes = from_config(saved).ac_kwargs.get("hidden_sizes", [args.hid] * args.l)
     else:
         args.hidden_sizes = [args.hid] * args.l
     args.env_kwargs = dict(args.env_kwargs)

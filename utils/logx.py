@@ -160,7 +160,7 @@ def load_config(run_dir: str | Path) -> dict:
     except (OSError, ValueError) as e:
         raise ValueError(f"{path} is missing or not valid JSON ({e}).") from e
     if "envs_per_proc" in config:  # saved before num_envs, the envs over all ranks
-        config["num_envs"] = config.pop("envs_per_proc") * config.get("mpi_ranks", 1)
+        config.update(num_envs=config.pop("envs_per_proc") * config.get("mpi_ranks", 1))
     return config
 
 

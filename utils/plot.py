@@ -31,7 +31,7 @@ from utils.logx import CONFIG_FILE, PROGRESS_FILE, warnings_as_notes
 Run = tuple[Path, dict, dict[str, np.ndarray]]
 
 # data/<exp_name>/<exp_name>_s<seed>[_N]: logx adds _N instead of overwriting an existing run.
-_SEED_SUFFIX = re.compile(r"_s(?P<seed>\d+)(_\d+)?$")
+_SEED_SUFFIX = re.compile(r"_s(?P<number>\d+)(_\d+)?$")
 
 
 def find_run_dirs(path: str | Path) -> list[Path]:
@@ -116,7 +116,7 @@ def environment_name(run: Run) -> str:
 def run_seed(run: Run) -> int | str:
     run_dir, config, _ = run
     match = _SEED_SUFFIX.search(run_dir.name)
-    return config.get("seed", int(match["seed"]) if match else str(run_dir))
+    return config.get("seed", int(match["number"]) if match else str(run_dir))
 
 
 def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.arguments import ARGUMENTS, defaults
+from utils.arguments import ARGUMENTS, defaults, from_config, make
 from utils.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from utils.cli import DefaultsHelpFormatter, add_env_arguments, flag_names, one_line_errors
 from utils.logx import CONFIG_FILE, PROGRESS_FILE, check_run_name, load_config
@@ -119,7 +119,7 @@ def config_mismatch(
         if (run_dir / CONFIG_FILE).exists():  # damaged: neither this sweep's run nor restartable
             return f"{e} Remove {run_dir}, or give the sweep another name or data_dir."
         return None  # no config.json: nothing to compare, the run is started again
-    hidden = config.get("ac_kwargs", {}).get("hidden_sizes")
+    hidden = from_config(config).ac_kwargs.get("hidden_sizes")
     for key, value in dict(setting, env_kwargs=env_kwargs).items():
         if key == "epochs":
             continue  # more epochs continue the run, fewer find it finished
@@ -241,7 +241,7 @@ def sweep(
         if verbose:
             print(f"[{len(results) + 1}/{total}] {run_dir}: ", end="", flush=True)
         results.append(result)
-        epochs = setting.get("epochs", allowed["epochs"])
+        epochs = make({k: v for k, v in setting.items() if k in ARGUMENTS}).epochs
         cmd = ppo_command(env_id, env_kwargs, exp_name, seed, sweep_dir, cpu, setting)
 
         if run_dir.exists():

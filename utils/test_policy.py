@@ -22,6 +22,7 @@ import numpy as np
 from gymnasium.spaces import Discrete
 
 import core
+from utils.arguments import from_config
 from utils.checkpoint import actor_critic_from_checkpoint, load_run
 from utils.cli import DefaultsHelpFormatter, one_line, one_line_errors
 from utils.logx import CONFIG_FILE, later_runs, warnings_as_notes
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
             check_video_path(args.video)  # fail before the episodes run, not after
         ac, env, config = load_actor_critic(args.run_dir, "rgb_array" if args.video else None)
         get_action = policy_function(ac, env.action_space, deterministic=not args.stochastic)
-        max_ep_len = config.get("max_ep_len") if args.max_ep_len is None else args.max_ep_len
+        max_ep_len = args.max_ep_len or from_config(config).max_ep_len
         stats = run_policy(
             env,
             get_action,
