@@ -15,6 +15,8 @@ from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 import envs
 from envs.arm_reach_v1 import COLLISION_PENALTY, SUCCESS_DISTANCE
 from envs.robots import PRESETS
+from tests.fixtures.arm_reach_v1_pose_pixels_record import EPISODES as RECORDED_POSE_PIXELS
+from tests.fixtures.arm_reach_v1_pose_pixels_record import play as play_pose_pixels
 from tests.fixtures.arm_reach_v1_record import EPISODES as RECORDED
 from tests.fixtures.arm_reach_v1_record import play
 from tests.test_env import rss_mb, run_episode
@@ -59,6 +61,21 @@ def test_the_position_goal_matches_the_recording_made_before_the_pose_goal_bit_f
         for key, values in observed.items():
             np.testing.assert_array_equal(values, fixture[f"{i}/{key}"], err_msg=f"{key}, {i}")
     assert fixture["3/is_success"].any() and not fixture["0/is_success"].any()
+
+
+def test_the_pose_goal_and_pixels_match_the_recording_made_before_the_split_bit_for_bit():
+    fixture = np.load(ROOT / "tests" / "fixtures" / "arm_reach_v1_pose_pixels_trajectories.npz")
+    for i, (robot, kwargs, seed, _) in enumerate(RECORDED_POSE_PIXELS):
+        actions = fixture[f"{i}/action"]
+        observed = play_pose_pixels(robot, kwargs, seed, lambda t, env, a=actions: a[t])
+        recorded = {key.split("/", 1)[1] for key in fixture.files if key.startswith(f"{i}/")}
+        assert set(observed) == recorded, i
+        for key, values in observed.items():
+            np.testing.assert_array_equal(values, fixture[f"{i}/{key}"], err_msg=f"{key}, {i}")
+    # What the episodes exist to pin happens in them: collisions, a reached pose, images.
+    assert fixture["3/info/collision"].any() and fixture["6/info/collision"].any()
+    assert fixture["4/info/is_success"].any() and "4/info/angle" in fixture
+    assert "6/obs/pixels" in fixture and "6/info/state" in fixture
 
 
 def test_making_v0_gives_no_upgrade_warning_now_that_v1_exists():
