@@ -13,8 +13,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 
 import envs
-from envs.arm_reach_v1 import COLLISION_PENALTY, SUCCESS_DISTANCE
+from envs.arm_reach_v1 import COLLISION_PENALTY
 from envs.robots import PRESETS
+from envs.tasks import SUCCESS_DISTANCE
 from tests.fixtures.arm_reach_v1_pose_pixels_record import EPISODES as RECORDED_POSE_PIXELS
 from tests.fixtures.arm_reach_v1_pose_pixels_record import play as play_pose_pixels
 from tests.fixtures.arm_reach_v1_record import EPISODES as RECORDED
@@ -176,7 +177,7 @@ def drive_into_floor(env: gym.Env, steps: int = 100) -> list[tuple]:
     """Steer the end effector by IK at a point 20 cm under the floor, in front of the arm."""
     arm = env.unwrapped
     env.reset(seed=0)
-    arm.target_pos = np.array([arm.target_high[0], 0.0, -0.2])
+    arm.task.position = np.array([arm.target_high[0], 0.0, -0.2])
     trajectory = []
     for _ in range(steps):
         trajectory.append(env.step(arm.ik_action()))
@@ -218,14 +219,14 @@ def test_a_pose_where_two_links_overlap_reports_a_self_collision(robot):
     rng = np.random.default_rng(0)
     for _ in range(2000):  # random poses until one folds the arm into itself
         q = rng.uniform(env.joint_lower, env.joint_upper)
-        env._reset_joints(q)
+        env.arm.reset_joints(q)
         client.performCollisionDetection()
-        contacts = env._contacts()
+        contacts = env.arm.contacts()
         if contacts and all(c[2] == body for c in contacts):
             break
     else:
         pytest.fail(f"no self-colliding pose of {robot} in 2000 random poses")
-    env._q = q  # the motors hold the pose: the links stay in contact
+    env.arm.q = q  # the motors hold the pose: the links stay in contact
     _, reward, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
     env.close()
     assert info["collision"] and reward == -info["distance"]
