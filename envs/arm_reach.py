@@ -22,17 +22,18 @@ it, as in Gymnasium-Robotics' FetchReach. ``info`` has ``is_success`` (bool, wit
 ``distance`` after every ``reset`` and ``step``.
 
 Episode: the start pose is the KUKA preset's home pose (envs/robots.py) plus uniform noise of
-+-``HOME_NOISE`` rad per joint; the target is uniform in its box ``target_low``..``target_high``
-(x 0.35..0.75, y -0.3..0.3,
-z 0.2..0.6 m: 0.4 x 0.6 x 0.4 m in front of the arm, every point reachable, checked by IK in the
-tests). Like FetchReach the episode never terminates on success (``terminated`` is always False):
-the policy must reach *and stay*, and Gymnasium's TimeLimit truncates it after the registered
-``max_episode_steps`` (50 steps = 2 s). All randomness comes from ``self.np_random``, so
-``reset(seed=s)`` followed by the same actions reproduces the observations bit for bit.
++-``HOME_NOISE`` rad per joint; the target is uniform in the preset's box ``TARGET_LOW``..
+``TARGET_HIGH`` (x 0.35..0.75, y -0.3..0.3, z 0.2..0.6 m: 0.4 x 0.6 x 0.4 m in front of the arm,
+every point reachable, checked by IK in the tests). Like FetchReach the episode never terminates
+on success (``terminated`` is always False): the policy must reach *and stay*, and Gymnasium's
+TimeLimit truncates it after the registered ``max_episode_steps`` (50 steps = 2 s). All
+randomness comes from ``self.np_random``, so ``reset(seed=s)`` followed by the same actions
+reproduces the observations bit for bit.
 
-The parts are v1's (envs/arm.py, envs/tasks.py, composed by envs/reach.py) without the floor,
-self-collision and collision reports, which v1 adds; tests/test_env.py replays a recording of v0
-made before they were shared, bit for bit.
+The parts are v1's (the arm of envs/arm.py, the point task of envs/tasks.py, composed by
+envs/reach.py) without the floor, self-collision and collision reports that v1 adds; the names in
+capitals live there. tests/test_env.py replays a recording made before they were shared, bit for
+bit.
 
 Timing choices: control at 25 Hz, 4 physics substeps of 10 ms each (the largest timestep and
 fewest substeps that keep the motion smooth). At 10 ms the position motors (gain
