@@ -36,7 +36,7 @@ from pybullet_utils.bullet_client import BulletClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envs  # noqa: E402, F401  (registers ArmReach-v0)
 from bench.common import add_out_argument, report  # noqa: E402
-from envs.arm_reach import (  # noqa: E402
+from envs.arm import (  # noqa: E402
     MAX_JOINT_DELTA,
     POSITION_GAIN,
     SUBSTEPS,

@@ -38,18 +38,18 @@ SHADOW_RGBA = (0.1, 0.1, 0.1, 1)
 
 
 class Camera:
-    """A fixed camera on a proxy scene of `env`'s arm (an ArmReachV1Env after its set-up)."""
+    """A fixed camera on a proxy scene of `arm` (envs/arm.py) and the target of `task`
+    (envs/tasks.py: its box, its ball of radius ``success_distance``, its position)."""
 
-    def __init__(self, env, image_size: int, position=None, target=None, fov=None) -> None:
-        self.env = env
+    def __init__(self, arm, task, image_size: int, position=None, target=None, fov=None) -> None:
+        self.arm, self.task = arm, task
         self.size = image_size
         # The default view frames the target ball anywhere in its box, and the arm at its
         # current (home) pose.
-        chain = sorted(env._ancestors(env.ee_link))
-        arm = [s[4] for s in env.client.getLinkStates(env.body, chain, computeForwardKinematics=1)]
-        radius = env.success_distance
-        box = box_corners(env.target_low - radius, env.target_high + radius)
-        framed = np.concatenate([box, arm, [[0, 0, 0]]])
+        links = arm.client.getLinkStates(arm.body, arm.chain, computeForwardKinematics=1)
+        radius = task.success_distance
+        box = box_corners(task.low - radius, task.high + radius)
+        framed = np.concatenate([box, [s[4] for s in links], [[0, 0, 0]]])
         if target is None:
             target = (framed.min(axis=0) + framed.max(axis=0)) / 2
         self.look_at = np.array(target, dtype=np.float64)
@@ -63,7 +63,7 @@ class Camera:
                 self.position.tolist(), self.look_at.tolist(), [0, 0, 1]
             )
             self._projection = self.client.computeProjectionMatrixFOV(
-                self.fov, 1.0, 0.02, 10 * env.reach
+                self.fov, 1.0, 0.02, 10 * arm.reach
             )
             self._build_scene()
         except BaseException:
@@ -71,14 +71,14 @@ class Camera:
             raise
 
     def _build_scene(self) -> None:
-        env, client = self.env, self.client
+        arm, client = self.arm, self.client
 
         # The chain's links, each with the box from its frame to the next link's frame.
-        chain = sorted(env._ancestors(env.ee_link))
-        states = env.client.getLinkStates(env.body, chain, computeForwardKinematics=1)
-        base = env.client.getBasePositionAndOrientation(env.body)
+        chain = arm.chain
+        states = arm.client.getLinkStates(arm.body, chain, computeForwardKinematics=1)
+        base = arm.client.getBasePositionAndOrientation(arm.body)
         frames = [base] + [(s[4], s[5]) for s in states]
-        half_width = LINK_HALF_WIDTH * env.reach
+        half_width = LINK_HALF_WIDTH * arm.reach
         # The boxes that move, and the link each follows; the base's box stands where it is made.
         self._links, self._boxes = [], []
         made = 0
@@ -103,11 +103,13 @@ class Camera:
                 self._links.append(chain[i - 1])
                 self._boxes.append(box)
         tool = client.createVisualShape(
-            pybullet.GEOM_BOX, halfExtents=[0.5 * env.success_distance] * 3, rgbaColor=TOOL_RGBA
+            pybullet.GEOM_BOX,
+            halfExtents=[0.5 * self.task.success_distance] * 3,
+            rgbaColor=TOOL_RGBA,
         )
-        self._links.append(env.ee_link)
+        self._links.append(arm.ee_link)
         self._boxes.append(client.createMultiBody(0, -1, tool))
-        radius = env.success_distance
+        radius = self.task.success_distance
         ball = client.createVisualShape(pybullet.GEOM_SPHERE, radius=radius, rgbaColor=TARGET_RGBA)
         self._target = client.createMultiBody(0, -1, ball)
         disc = client.createVisualShape(
@@ -120,11 +122,11 @@ class Camera:
 
     def image(self) -> np.ndarray:
         """What the camera sees now: (size, size, 3) uint8, channel-last."""
-        env = self.env
-        states = env.client.getLinkStates(env.body, self._links, computeForwardKinematics=1)
+        arm = self.arm
+        states = arm.client.getLinkStates(arm.body, self._links, computeForwardKinematics=1)
         for box, state in zip(self._boxes, states, strict=True):
             self._move(box, state[4], state[5])
-        target = env.target_pos
+        target = self.task.position
         self._move(self._target, target, (0, 0, 0, 1))
         self._move(self._shadow, (target[0], target[1], 0.001), (0, 0, 0, 1))
         rgba = self._render(

@@ -50,10 +50,10 @@ def error(
 
 def observation(
     ee: tuple[float, float, float, float], target: tuple[float, float, float, float]
-) -> tuple[np.ndarray, float]:
-    """``[ee 6D, target 6D, rotation vector]`` (float64) and the angle between the two (rad)."""
+) -> tuple[tuple[float, ...], float]:
+    """``(ee 6D, target 6D, rotation vector)`` and the angle between the two (rad)."""
     rotvec, angle = error(target, ee)
-    return np.array(matrix_columns(ee) + matrix_columns(target) + rotvec), angle
+    return matrix_columns(ee) + matrix_columns(target) + rotvec, angle
 
 
 def bounds() -> tuple[np.ndarray, np.ndarray]:

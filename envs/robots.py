@@ -1,4 +1,4 @@
-"""The arms ArmReach-v1 ships and how it reads any other arm from its URDF.
+"""The arms ArmReach ships, and how an ``Arm`` (envs/arm.py) is read from any URDF.
 
 ``PRESETS`` names the three arms of ``pybullet_data`` with their end-effector link, home pose and
 target box (chosen and checked in tests/test_env_v1.py: no contact at home, every target reached by
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet_data
 
+from envs.arm import Arm
 from envs.bullet import BulletClient, pybullet
 
 # A URDF may leave out effort and velocity limits (PyBullet then reports 0); these stand in.
@@ -71,26 +72,6 @@ PRESETS = {
 }
 
 
-@dataclass
-class Arm:
-    """A loaded arm: its body and what ArmReach-v1 needs to know about its joints and links."""
-
-    body: int
-    urdf: str
-    link_names: tuple[str, ...]
-    ee_link: int
-    joints: tuple[int, ...]  # controlled, from the base outwards
-    lower: np.ndarray
-    upper: np.ndarray
-    forces: np.ndarray
-    max_velocity: np.ndarray
-    held_joints: tuple[int, ...]
-    held_positions: np.ndarray
-    held_forces: np.ndarray
-    ik_indices: np.ndarray  # where each controlled joint sits in calculateInverseKinematics' output
-    mount_links: tuple[int, ...]  # the base and the links welded to it: they rest on the floor
-
-
 def urdf_path(robot: str) -> str:
     """The URDF file of a preset name or a path; a ValueError if there is none."""
     if robot in PRESETS:
@@ -109,9 +90,10 @@ def is_finger(name: str) -> bool:
 
 
 def load_arm(
-    client: BulletClient, robot: str, ee_link: str | None, self_collision: bool, floor: int
+    client: BulletClient, robot: str, ee_link: str | None, self_collision: bool, floor: int | None
 ) -> Arm:
-    """Load `robot` with a fixed base at the origin and read its kinematic chain (module doc)."""
+    """Load `robot` with a fixed base at the origin and read its kinematic chain (module doc);
+    with a `floor`, its contacts with the floor and (`self_collision`) itself count."""
     path = urdf_path(robot)
     flags = pybullet.URDF_USE_SELF_COLLISION | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT
     try:
@@ -153,12 +135,17 @@ def load_arm(
     movable = [j for j, info in enumerate(infos) if info[2] in MOVABLE]
     lower, upper = limits(infos, movable)
     held = tuple(j for j in movable if j not in joints)
+    mount = mount_links(infos)
+    exclude_rigid_neighbours(client, body, infos, held, mount, floor)
     limit_of = {j: (lo, hi) for j, lo, hi in zip(movable, lower, upper, strict=True)}
-    arm = Arm(
+    return Arm(
+        client=client,
+        name=robot,
         body=body,
         urdf=path,
         link_names=link_names,
         ee_link=ee,
+        chain=tuple(reversed(path_to_base(infos, ee))),
         joints=joints,
         lower=np.array([limit_of[j][0] for j in joints]),
         upper=np.array([limit_of[j][1] for j in joints]),
@@ -170,10 +157,9 @@ def load_arm(
         held_positions=np.array([sum(limit_of[j]) / 2 for j in held]),
         held_forces=np.array([infos[j][10] if infos[j][10] > 0 else DEFAULT_FORCE for j in held]),
         ik_indices=np.array([movable.index(j) for j in joints]),
-        mount_links=mount_links(infos),
+        mount_links=mount,
+        detects_collisions=floor is not None,
     )
-    exclude_rigid_neighbours(client, arm, infos, floor)
-    return arm
 
 
 def limits(infos: list[tuple], joints: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +198,12 @@ def mount_links(infos: list[tuple]) -> tuple[int, ...]:
 
 
 def exclude_rigid_neighbours(
-    client: BulletClient, arm: Arm, infos: list[tuple], floor: int
+    client: BulletClient,
+    body: int,
+    infos: list[tuple],
+    held: tuple[int, ...],
+    mount: tuple[int, ...],
+    floor: int | None,
 ) -> None:
     """Ignore contacts that are the arm's construction, not a collision.
 
@@ -224,9 +215,7 @@ def exclude_rigid_neighbours(
     knuckles); they still collide with the arm and the floor. The base and whatever is welded to
     it stand on the floor by design.
     """
-    gripper = {
-        j for j in range(len(infos)) if any(h in arm.held_joints for h in path_to_base(infos, j))
-    }
+    gripper = {j for j in range(len(infos)) if any(h in held for h in path_to_base(infos, j))}
     groups = rigid_groups(infos)
     links = range(-1, len(infos))
     group_of = {-1: -1, **dict(enumerate(groups))}
@@ -238,6 +227,6 @@ def exclude_rigid_neighbours(
     for a in links:
         for b in links:
             if a < b and ((group_of[a], group_of[b]) in neighbours or {a, b} <= gripper):
-                client.setCollisionFilterPair(arm.body, arm.body, a, b, 0)
-    for link in arm.mount_links:
-        client.setCollisionFilterPair(floor, arm.body, -1, link, 0)
+                client.setCollisionFilterPair(body, body, a, b, 0)
+    for link in mount if floor is not None else ():
+        client.setCollisionFilterPair(floor, body, -1, link, 0)

@@ -9,7 +9,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 
 import envs
-from envs.arm_reach import MAX_JOINT_DELTA, SUCCESS_DISTANCE, TARGET_HIGH, TARGET_LOW
+from envs.arm import MAX_JOINT_DELTA
+from envs.arm_reach import TARGET_HIGH, TARGET_LOW
+from envs.tasks import SUCCESS_DISTANCE
 
 EPISODES = 50
 # envs/__init__.py silences Gymnasium's "upgrade to v1" advice for v0; pytest resets warning
@@ -40,7 +42,7 @@ def rollout(env: gym.Env, seed: int, actions: np.ndarray) -> np.ndarray:
 def ik_action(env: gym.Env, obs: np.ndarray) -> np.ndarray:
     """A scripted policy: step the joints towards PyBullet's IK solution for the target."""
     arm = env.unwrapped
-    q_goal = arm.client.calculateInverseKinematics(arm.arm, arm.ee_link, arm.target_pos)
+    q_goal = arm.client.calculateInverseKinematics(arm.body, arm.ee_link, arm.target_pos)
     return np.clip((np.array(q_goal) - obs[:7]) / MAX_JOINT_DELTA, -1, 1).astype(np.float32)
 
 
@@ -119,8 +121,8 @@ def test_spaces_match_what_reset_and_step_return(env):
 def test_observation_holds_joints_end_effector_target_and_the_vector_between(env):
     obs, info = env.reset(seed=3)
     arm = env.unwrapped
-    states = arm.client.getJointStates(arm.arm, arm.joints)
-    ee = arm.client.getLinkState(arm.arm, arm.ee_link, computeForwardKinematics=1)[4]
+    states = arm.client.getJointStates(arm.body, arm.joints)
+    ee = arm.client.getLinkState(arm.body, arm.ee_link, computeForwardKinematics=1)[4]
     expected = [s[0] for s in states] + [s[1] for s in states] + list(ee)
     expected += list(arm.target_pos) + list(arm.target_pos - np.array(ee))
     np.testing.assert_allclose(obs, expected, rtol=0, atol=1e-6)
@@ -184,11 +186,11 @@ def test_every_corner_and_the_center_of_the_target_box_are_reachable(env):
     corners = np.array(np.meshgrid(*zip(TARGET_LOW, TARGET_HIGH, strict=True))).reshape(3, -1).T
     for point in [*corners, (TARGET_LOW + TARGET_HIGH) / 2]:
         for _ in range(20):  # IK from the pose it reached, until it converges
-            q = arm.client.calculateInverseKinematics(arm.arm, arm.ee_link, point)
+            q = arm.client.calculateInverseKinematics(arm.body, arm.ee_link, point)
             q = np.clip(q, arm.joint_lower, arm.joint_upper)
             for j in arm.joints:
-                arm.client.resetJointState(arm.arm, j, q[j])
-        ee = arm.client.getLinkState(arm.arm, arm.ee_link, computeForwardKinematics=1)[4]
+                arm.client.resetJointState(arm.body, j, q[j])
+        ee = arm.client.getLinkState(arm.body, arm.ee_link, computeForwardKinematics=1)[4]
         assert np.linalg.norm(np.array(ee) - point) < 0.01, point
 
 
@@ -297,7 +299,7 @@ def test_target_marker_and_rendering_leave_the_dynamics_unchanged():
     for act in actions:
         rendered.render()
         trajectory.append(rendered.step(act)[0])
-    marker = rendered.unwrapped.target_marker
+    marker = rendered.unwrapped.task.marker
     assert rendered.unwrapped.client.getCollisionShapeData(marker, -1) == ()
     rendered.close()
     np.testing.assert_array_equal(np.array(trajectory), expected)

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import envs  # noqa: F401  (registers ArmReach-v1)
 from envs import orientation
-from envs.arm_reach_v1 import ANGLE_WEIGHT, SUCCESS_ANGLE
 from envs.robots import PRESETS
+from envs.tasks import ANGLE_WEIGHT, SUCCESS_ANGLE
 from tests.test_env import run_episode
 
 pytestmark = pytest.mark.fast
@@ -136,7 +136,7 @@ def test_success_needs_both_the_distance_and_the_angle():
         (here, rotated, False),
     ]
     for position, orn, success in cases:
-        env.target_pos, env._target, env.target_orn = position, tuple(position), orn
+        env.task.position, env.task.orientation = position, orn
         _, info = env._observe(False)
         assert info["is_success"] is success, (position - here, info)
     _, reward, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
@@ -151,7 +151,7 @@ def test_rgb_array_render_draws_the_targets_frame_and_the_tools(robot):
     env.reset(seed=0)
     arm = env.unwrapped
     frame = env.render().astype(int)
-    for bar in arm.target_frame + arm.tool_frame:  # out of the camera's view
+    for bar in arm.task.target_frame + arm.task.tool_frame:  # out of the camera's view
         arm.client.resetBasePositionAndOrientation(bar, [0, 0, -10], [0, 0, 0, 1])
     without = arm.client.getCameraImage(arm.width, arm.height, arm._view, arm._projection)[2]
     env.close()

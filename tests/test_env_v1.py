@@ -13,8 +13,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 
 import envs
-from envs.arm_reach_v1 import COLLISION_PENALTY, SUCCESS_DISTANCE
+from envs.arm_reach_v1 import COLLISION_PENALTY
 from envs.robots import PRESETS
+from envs.tasks import SUCCESS_DISTANCE
+from tests.fixtures.arm_reach_v1_pose_pixels_record import EPISODES as RECORDED_POSE_PIXELS
+from tests.fixtures.arm_reach_v1_pose_pixels_record import play as play_pose_pixels
 from tests.fixtures.arm_reach_v1_record import EPISODES as RECORDED
 from tests.fixtures.arm_reach_v1_record import play
 from tests.test_env import rss_mb, run_episode
@@ -59,6 +62,21 @@ def test_the_position_goal_matches_the_recording_made_before_the_pose_goal_bit_f
         for key, values in observed.items():
             np.testing.assert_array_equal(values, fixture[f"{i}/{key}"], err_msg=f"{key}, {i}")
     assert fixture["3/is_success"].any() and not fixture["0/is_success"].any()
+
+
+def test_the_pose_goal_and_pixels_match_the_recording_made_before_the_split_bit_for_bit():
+    fixture = np.load(ROOT / "tests" / "fixtures" / "arm_reach_v1_pose_pixels_trajectories.npz")
+    for i, (robot, kwargs, seed, _) in enumerate(RECORDED_POSE_PIXELS):
+        actions = fixture[f"{i}/action"]
+        observed = play_pose_pixels(robot, kwargs, seed, lambda t, env, a=actions: a[t])
+        recorded = {key.split("/", 1)[1] for key in fixture.files if key.startswith(f"{i}/")}
+        assert set(observed) == recorded, i
+        for key, values in observed.items():
+            np.testing.assert_array_equal(values, fixture[f"{i}/{key}"], err_msg=f"{key}, {i}")
+    # What the episodes exist to pin happens in them: collisions, a reached pose, images.
+    assert fixture["3/info/collision"].any() and fixture["6/info/collision"].any()
+    assert fixture["4/info/is_success"].any() and "4/info/angle" in fixture
+    assert "6/obs/pixels" in fixture and "6/info/state" in fixture
 
 
 def test_making_v0_gives_no_upgrade_warning_now_that_v1_exists():
@@ -159,7 +177,7 @@ def drive_into_floor(env: gym.Env, steps: int = 100) -> list[tuple]:
     """Steer the end effector by IK at a point 20 cm under the floor, in front of the arm."""
     arm = env.unwrapped
     env.reset(seed=0)
-    arm.target_pos = np.array([arm.target_high[0], 0.0, -0.2])
+    arm.task.position = np.array([arm.target_high[0], 0.0, -0.2])
     trajectory = []
     for _ in range(steps):
         trajectory.append(env.step(arm.ik_action()))
@@ -201,14 +219,14 @@ def test_a_pose_where_two_links_overlap_reports_a_self_collision(robot):
     rng = np.random.default_rng(0)
     for _ in range(2000):  # random poses until one folds the arm into itself
         q = rng.uniform(env.joint_lower, env.joint_upper)
-        env._reset_joints(q)
+        env.arm.reset_joints(q)
         client.performCollisionDetection()
-        contacts = env._contacts()
+        contacts = env.arm.contacts()
         if contacts and all(c[2] == body for c in contacts):
             break
     else:
         pytest.fail(f"no self-colliding pose of {robot} in 2000 random poses")
-    env._q = q  # the motors hold the pose: the links stay in contact
+    env.arm.q = q  # the motors hold the pose: the links stay in contact
     _, reward, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
     env.close()
     assert info["collision"] and reward == -info["distance"]

@@ -65,7 +65,7 @@ def test_the_observation_is_an_image_and_proprioception_and_never_the_target(rob
     # The same arm with the target elsewhere: the state is the same, only the image changes.
     unwrapped = env.unwrapped
     moved = unwrapped.target_low + 0.9 * (unwrapped.target_high - unwrapped.target_low)
-    unwrapped.target_pos, unwrapped._target = moved, tuple(moved)
+    unwrapped.task.position = moved
     again, info_again = unwrapped._observe(False)
     np.testing.assert_array_equal(again["state"], obs["state"])
     assert not np.array_equal(again["pixels"], obs["pixels"])
@@ -83,7 +83,7 @@ def test_the_default_camera_sees_the_target_ball_anywhere_in_the_box(robot):
     corners = box_corners(unwrapped.target_low - radius, unwrapped.target_high + radius)
     assert len(unwrapped.camera.outside(corners)) == 0
     for corner in box_corners(unwrapped.target_low, unwrapped.target_high):
-        unwrapped.target_pos = corner
+        unwrapped.task.position = corner
         image = unwrapped.camera.image().astype(int)
         red = (image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 80)
         dark = image.sum(axis=-1) < 100  # its shadow on the floor
