@@ -69,7 +69,8 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_and_takes_no_nam
 def test_a_run_name_is_a_name_never_a_path(tmp_path, name):
     data = tmp_path / "data"
     result = run([sys.executable, "ppo.py", "--exp_name", name, "--data_dir", str(data)])
-    assert_one_line_error(result, f"exp_name={name!r} must be a name, not a path")
+    empty = "--exp_name is empty; give a name"  # the command line's words for ''
+    assert_one_line_error(result, empty if name == "" else f"exp_name={name!r} must be a name")
     sweep = [sys.executable, "-m", "utils.sweep", "--name", name, "--data_dir", str(data)]
     assert_one_line_error(run(sweep), f"name={name!r} must be a name, not a path")
     with pytest.raises(ValueError, match="must be a name, not a path"):

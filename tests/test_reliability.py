@@ -65,13 +65,14 @@ def test_unwritable_data_dir_is_one_line(tmp_path):
 
 def test_bad_input_under_mpirun_is_one_line_from_rank_0_and_no_hang(tmp_path):
     result = run_mpi(2, ["ppo.py", "--steps", "12", "--data_dir", str(tmp_path)], timeout=60)
-    assert_one_line_error(result, "steps_per_epoch=12 must be a multiple of MPI ranks (2)")
+    assert_one_line_error(result, "steps_per_epoch=12 must be a multiple of num_envs (40)")
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(steps_per_epoch=2), "steps_per_epoch=2 must be a multiple of MPI ranks (1)"),
+        (dict(steps_per_epoch=2), "steps_per_epoch=2 must be a multiple of num_envs (40)"),
+        (dict(num_envs=0), "num_envs=0 must be a positive"),
         (dict(gamma=1.5), "gamma=1.5 must be in (0, 1]"),
         (dict(pi_lr=0.0), "pi_lr=0.0 must be greater than 0"),
         (dict(clip_ratio=-0.2), "clip_ratio=-0.2 must be greater than 0"),
