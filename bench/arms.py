@@ -29,20 +29,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import (  # noqa: E402
-    STEPS_PER_EPOCH,
-    add_out_argument,
-    epochs_for,
-    final_success,
-    first_crossing,
-    median_range,
-    report,
-    run_ppo,
-)
+from bench import common  # noqa: E402
 from envs.robots import PRESETS  # noqa: E402
 from utils.cli import key_value  # noqa: E402
 
-EVAL_FREQ = max(1, 8000 // STEPS_PER_EPOCH)  # epochs between evaluations: every 8000 steps
+EVAL_FREQ = max(1, 8000 // common.STEPS_PER_EPOCH)  # epochs between evaluations: every 8000 steps
 
 
 def train(robot: str, seed: int, args: argparse.Namespace) -> dict:
@@ -50,12 +41,12 @@ def train(robot: str, seed: int, args: argparse.Namespace) -> dict:
     env_kwargs = dict(args.env_kwargs, robot=robot)
     with tempfile.TemporaryDirectory() as data_dir:
         start = time.perf_counter()
-        run_dir, progress = run_ppo(
+        run_dir, progress = common.run_ppo(
             "ArmReach-v1", seed, data_dir, args.cpu, env_kwargs,
-            epochs=epochs_for(args.steps), eval_freq=EVAL_FREQ,
+            epochs=common.epochs_for(args.steps), eval_freq=EVAL_FREQ,
         )  # fmt: skip
         seconds = time.perf_counter() - start
-        final = final_success(run_dir)
+        final = common.final_success(run_dir)
     evaluated = ~np.isnan(progress["EvalSuccessRate"])
     evals = np.stack([progress["TotalEnvInteracts"], progress["EvalSuccessRate"]], 1)[evaluated]
     eval_seconds = float(np.sum(progress["EvalTime"]))
@@ -63,12 +54,12 @@ def train(robot: str, seed: int, args: argparse.Namespace) -> dict:
 
 
 def table_row(robot: str, runs: list[dict]) -> list[str]:
-    hits = [first_crossing(run["evals"]) for run in runs]
+    hits = [common.first_crossing(run["evals"]) for run in runs]
     reached = [hit[0] for hit in hits if hit is not None]
-    crossing = f"{median_range(reached, 0)} ({len(reached)}/{len(runs)})" if reached else "-"
+    crossing = f"{common.median_range(reached, 0)} ({len(reached)}/{len(runs)})" if reached else "-"
     seconds = np.median([run["seconds"] for run in runs])
     training = np.median([run["seconds"] - run["eval_seconds"] for run in runs])
-    final = median_range([run["final"] for run in runs])
+    final = common.median_range([run["final"] for run in runs])
     return [robot, final, crossing, f"{seconds:.0f}", f"{training:.0f}"]
 
 
@@ -87,7 +78,7 @@ def main() -> None:
         "--env_kwargs", type=key_value, nargs="*", default=[], metavar="KEY=VALUE",
         help="more env arguments",
     )  # fmt: skip
-    add_out_argument(parser, "arms")
+    common.add_out_argument(parser, "arms")
     argv = sys.argv[1:]
     args = parser.parse_args(argv)
     args.env_kwargs = dict(args.env_kwargs)
@@ -95,9 +86,7 @@ def main() -> None:
     runs = {robot: [train(robot, seed, args) for seed in args.seeds] for robot in args.arms}
     extra = " ".join(f"{k}={v}" for k, v in args.env_kwargs.items())
     steps = args.steps
-    report(
-        "arms",
-        argv,
+    common.report(
         args.out,
         title=(
             f"ArmReach-v1{' ' + extra if extra else ''}, PPO defaults, {args.cpu} ranks, "

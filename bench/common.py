@@ -133,8 +133,6 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 
 def report(
-    bench: str,
-    argv: Sequence[str],
     out: Path,
     *,
     title: str,
@@ -143,8 +141,10 @@ def report(
     notes: str = "",
     data: dict | None = None,
 ) -> dict:
-    """Print the table and the command that reproduces it; write the result file. Returns it."""
-    command = shlex.join(["python", f"bench/{bench}.py", *argv])
+    """Print the table and the command that reproduces it (the bench as it was started); write
+    the result file. Returns it."""
+    bench = Path(sys.argv[0]).stem
+    command = shlex.join(["python", f"bench/{bench}.py", *sys.argv[1:]])
     result = dict(
         bench=bench,
         title=title,

@@ -175,8 +175,6 @@ def main() -> None:
                 f"{p99 / onnx[1]:.2f}",
             ])  # fmt: skip
     report(
-        "deploy_latency",
-        sys.argv[1:],
         args.out,
         title=(
             f"Per-action latency, batch 1: {'run ' + args.run if args.run else 'a one-epoch run'} "

@@ -137,8 +137,6 @@ def main() -> None:
                 rows.append([robot, name, step, f"{x:.1f}", f"{y:.1f}", f"{z:.1f}",
                              f"{seconds:.0f}", f"{us:.0f}"])  # fmt: skip
     report(
-        "encoders",
-        sys.argv[1:],
         args.out,
         title=f"The target's position from the camera image, learned supervised: {args.images} "
         f"training and {args.test} test frames per arm",

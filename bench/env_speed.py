@@ -191,8 +191,6 @@ def main() -> None:
     pixels, pixel_data = pixel_rows(args.pixel_steps, args.repeats)
 
     report(
-        "env_speed",
-        sys.argv[1:],
         args.out,
         title=f"Env speed: {SUBSTEPS} substeps of {TIME_STEP * 1000:g} ms per step, "
         f"median of {args.repeats}",

@@ -182,8 +182,6 @@ def main() -> None:
             f"{bound}{r['crossing_seconds'] / sb3_best:.2f}" if r["reached"] else "-",
         ])  # fmt: skip
     report(
-        "learn",
-        argv,
         args.out,
         title=(
             f"ArmReach-v0, {args.steps} env steps per run, seeds {args.seeds}: the final "

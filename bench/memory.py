@@ -111,8 +111,6 @@ def main() -> None:
         ])  # fmt: skip
     marks = [f"{m // 1000}k" if m < 1_000_000 else f"{m / 1e6:g}M" for m in args.marks]
     report(
-        "memory",
-        argv,
         args.out,
         title=f"RSS per rank of `ppo.py --env {args.env} --cpu {args.cpu}` over "
         f"{args.steps} env steps ({wall:.0f} s)",

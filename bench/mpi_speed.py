@@ -200,8 +200,6 @@ def main() -> None:
         "env steps/s", f"{rate[2]:.1f}", f"{rate[1]:.1f}", f"{rate[2] / rate[1]:.2f}",
     ])  # fmt: skip
     report(
-        "mpi_speed",
-        sys.argv[1:],
         args.out,
         title=f"MPI speed on {len(os.sched_getaffinity(0))} cores, MPICH; Allreduce: 2 ranks, "
         f"median of {args.calls} calls each; training: median of {args.repeats} runs each",

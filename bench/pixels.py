@@ -40,20 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import (  # noqa: E402
-    FINAL_EPISODES,
-    FINAL_SEED,
-    PPO_DEFAULTS,
-    STEPS_PER_EPOCH,
-    WARMUP_STEPS,
-    add_out_argument,
-    epochs_for,
-    final_success,
-    first_crossing,
-    median_range,
-    report,
-    run,
-)
+from bench import common  # noqa: E402
 from envs.robots import PRESETS  # noqa: E402
 from utils.cli import key_value  # noqa: E402
 from utils.mpi import environ_without_mpi, find_mpirun  # noqa: E402
@@ -61,7 +48,7 @@ from utils.plot import read_progress  # noqa: E402
 from utils.sweep import ppo_command  # noqa: E402
 
 RSS_MARKS = (10_000, 500_000)  # env steps at which each rank's RSS is reported
-EVAL_FREQ = max(1, 20_000 // STEPS_PER_EPOCH)  # epochs between evaluations: every 20k steps
+EVAL_FREQ = max(1, 20_000 // common.STEPS_PER_EPOCH)  # epochs between evaluations: every 20k steps
 
 
 def rss_mb() -> float:
@@ -125,7 +112,7 @@ def sb3_part(robot: str, env_kwargs: dict, seed: int, steps: int, episodes: int)
     seconds = time.perf_counter() - start
     eval_env = gym.make("ArmReach-v1", **kwargs)
     result = run_policy(
-        eval_env, lambda obs: model.predict(obs, deterministic=True)[0], episodes, FINAL_SEED
+        eval_env, lambda obs: model.predict(obs, deterministic=True)[0], episodes, common.FINAL_SEED
     )
     print(json.dumps(dict(steps_per_s=steps / seconds, final=result["success_rate"])))
 
@@ -135,20 +122,20 @@ def run_ours(robot: str, seed: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as data_dir:
         command = ppo_command(
             "ArmReach-v1", env_kwargs, "ppo", seed, Path(data_dir), 1,
-            dict(epochs=epochs_for(args.steps), eval_freq=EVAL_FREQ, quiet=True),
+            dict(epochs=common.epochs_for(args.steps), eval_freq=EVAL_FREQ, quiet=True),
         )  # fmt: skip
         argv = command[command.index("--env") : command.index("--cpu")]
         argv += command[command.index("--cpu") + 2 :]  # mpirun gives the ranks
         argv += shlex.split(args.flags)
         timing = Path(data_dir) / "timing"
         start = time.perf_counter()
-        run([find_mpirun(), "-np", str(args.cpu), sys.executable, __file__, "--part", "train",
-             "--timing", str(timing), "--", *argv])  # fmt: skip
+        common.run([find_mpirun(), "-np", str(args.cpu), sys.executable, __file__, "--part",
+                    "train", "--timing", str(timing), "--", *argv])  # fmt: skip
         seconds = time.perf_counter() - start
         run_dir = Path(data_dir) / "ppo" / f"ppo_s{seed}"
         progress = read_progress(run_dir / "progress.txt")
         timing = [json.loads(Path(f"{timing}_{r}.json").read_text()) for r in range(args.cpu)]
-        final = final_success(run_dir, args.final_episodes)
+        final = common.final_success(run_dir, args.final_episodes)
     steps = progress["TotalEnvInteracts"]  # after each epoch; the warm-up's collection is first
     evaluated = ~np.isnan(progress["EvalSuccessRate"])
     evals = np.stack([steps, progress["EvalSuccessRate"]], 1)[evaluated].tolist()
@@ -170,7 +157,7 @@ def run_env_only(robot: str, args: argparse.Namespace) -> float:
     """The pixel envs stepped alone under mpirun (--part env_only): total steps/s."""
     cmd = [find_mpirun(), "-np", str(args.cpu), sys.executable, __file__, "--part", "env_only"]
     cmd += ["--robot", robot, "--env_steps", str(args.env_steps), *kwargs_flags(args.env_kwargs)]
-    return json.loads(run(cmd).strip().splitlines()[-1])["steps_per_s"]
+    return json.loads(common.run(cmd).strip().splitlines()[-1])["steps_per_s"]
 
 
 def run_sb3(robot: str, seed: int, args: argparse.Namespace, logs: str) -> dict:
@@ -178,7 +165,7 @@ def run_sb3(robot: str, seed: int, args: argparse.Namespace, logs: str) -> dict:
     cmd = [sys.executable, __file__, "--part", "sb3", "--robot", robot, "--seed", str(seed)]
     cmd += ["--sb3_steps", str(args.sb3_steps), "--final_episodes", str(args.final_episodes)]
     cmd += kwargs_flags(args.env_kwargs)
-    output = run(cmd, env=dict(environ_without_mpi(), SB3_LOGDIR=logs))
+    output = common.run(cmd, env=dict(environ_without_mpi(), SB3_LOGDIR=logs))
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -208,7 +195,7 @@ def main() -> None:
     )
     parser.add_argument("--cpu", type=int, default=2, help="MPI ranks of ours and env-only")
     parser.add_argument("--env_steps", type=int, default=500, help="env-only steps per env")
-    parser.add_argument("--final_episodes", type=int, default=FINAL_EPISODES)
+    parser.add_argument("--final_episodes", type=int, default=common.FINAL_EPISODES)
     parser.add_argument(
         "--env_kwargs", nargs="*", type=key_value, default=[], metavar="KEY=VALUE",
         help="more keywords of ArmReach-v1 (obs_mode=pixels and robot are set)",
@@ -219,7 +206,7 @@ def main() -> None:
     parser.add_argument("--robot", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--timing", type=Path, help=argparse.SUPPRESS)
-    add_out_argument(parser, "pixels")
+    common.add_out_argument(parser, "pixels")
     args, rest = parser.parse_known_args()
     args.env_kwargs = dict(args.env_kwargs)
     if args.part == "train":
@@ -227,7 +214,7 @@ def main() -> None:
     pixel_kwargs = dict(args.env_kwargs, obs_mode="pixels")
     if args.part == "env_only":
         return env_only_part(
-            args.robot, pixel_kwargs, args.env_steps, PPO_DEFAULTS["num_envs"] // args.cpu
+            args.robot, pixel_kwargs, args.env_steps, common.PPO_DEFAULTS["num_envs"] // args.cpu
         )
     if args.part == "sb3":
         return sb3_part(args.robot, pixel_kwargs, args.seed, args.sb3_steps, args.final_episodes)
@@ -241,18 +228,20 @@ def main() -> None:
         runs = [run_ours(robot, seed, args) for seed in args.seeds]
         env_only = run_env_only(robot, args)
         # Collection steps/s over all ranks: each rank steps its share of an epoch.
-        collect_rate = STEPS_PER_EPOCH / statistics.median(t for r in runs for t in r["collect"])
+        collect_rate = common.STEPS_PER_EPOCH / statistics.median(
+            t for r in runs for t in r["collect"]
+        )
         update = statistics.median(t for r in runs for t in r["update"])
         rss = {m: max(max(r["rss_mb"][m]) for r in runs) for m in RSS_MARKS}
-        hits = [first_crossing(r["evals"]) for r in runs]
+        hits = [common.first_crossing(r["evals"]) for r in runs]
         steps = [hit[0] for hit in hits if hit is not None]
-        crossing = f"{median_range(steps, 0)} ({len(steps)}/{len(runs)})" if steps else "-"
+        crossing = f"{common.median_range(steps, 0)} ({len(steps)}/{len(runs)})" if steps else "-"
         rows.append([
-            f"ours, {robot}", median_range([r["final"] for r in runs]), crossing,
+            f"ours, {robot}", common.median_range([r["final"] for r in runs]), crossing,
             f"{statistics.median(r['seconds'] for r in runs):.0f}",
             f"{statistics.median(r['steps_per_s'] for r in runs):.0f}",
             f"{collect_rate:.0f} ({collect_rate / env_only:.2f}x env-only {env_only:.0f})",
-            f"{STEPS_PER_EPOCH / collect_rate:.2f} / {update:.2f}",
+            f"{common.STEPS_PER_EPOCH / collect_rate:.2f} / {update:.2f}",
             f"{rss[RSS_MARKS[0]]:.0f} / {rss[RSS_MARKS[1]]:.0f}",
         ])  # fmt: skip
         data[robot] = dict(runs=runs, env_only_steps_per_s=env_only)
@@ -262,7 +251,7 @@ def main() -> None:
             sb3 = [run_sb3(robot, seed, args, sb3_logs) for seed in args.seeds]
         sb3_rate = statistics.median(r["steps_per_s"] for r in sb3)
         rows.append([
-            f"sb3 MultiInputPolicy, {robot}", median_range([r["final"] for r in sb3]), "",
+            f"sb3 MultiInputPolicy, {robot}", common.median_range([r["final"] for r in sb3]), "",
             f"{args.sb3_steps / sb3_rate:.0f}", f"{sb3_rate:.0f}", "", "", "",
         ])  # fmt: skip
         data.setdefault(robot, {})["sb3"] = sb3
@@ -276,9 +265,7 @@ def main() -> None:
         )
     if args.sb3_arms:
         ran.append(f"SB3 {args.sb3_steps // 1000}k")
-    report(
-        "pixels",
-        sys.argv[1:],
+    common.report(
         args.out,
         title=f"ArmReach-v1 obs_mode=pixels: {', '.join(ran)}; seeds {args.seeds}",
         columns=[
@@ -292,7 +279,7 @@ def main() -> None:
             f"RSS per rank at {RSS_MARKS[0] // 1000}k / {RSS_MARKS[1] // 1000}k steps or end (MB)",
         ],
         rows=rows,
-        notes=f"ours: {budget} steps including the normalizers' warm-up ({WARMUP_STEPS}); "
+        notes=f"ours: {budget} steps including the normalizers' warm-up ({common.WARMUP_STEPS}); "
         "an epoch is steps_per_epoch env steps over all ranks."
         if args.arms
         else "",

@@ -75,8 +75,6 @@ def main() -> None:
         ])  # fmt: skip
         data[robot] = dict(angles=angles)
     report(
-        "poses",
-        argv,
         args.out,
         title=f"ArmReach-v1 goal=pose, {args.episodes} seeded episodes per arm",
         columns=[

@@ -232,8 +232,6 @@ def main() -> None:
                                  us_per_step=us))  # fmt: skip
 
     report(
-        "rollout_speed",
-        sys.argv[1:],
         args.out,
         title=f"PPO rollout speed per rank: {args.env}, ppo()'s default actor-critic, 1 process, "
         f"torch threads {threads}, median of {args.repeats}",

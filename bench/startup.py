@@ -65,8 +65,6 @@ def main() -> None:
         ),
     ]
     report(
-        "startup",
-        sys.argv[1:],
         args.out,
         title=f"Start-up, median of {args.repeats} alternating runs",
         columns=["measurement", "seconds", "ratio to import torch", "goal"],

@@ -92,8 +92,6 @@ def main() -> None:
             CLEANRL.get(env_id, "n/a"),
         ])  # fmt: skip
     report(
-        "suite",
-        argv,
         args.out,
         title=f"ppo.py defaults, --cpu {args.cpu}, seeds {args.seeds}",
         columns=[

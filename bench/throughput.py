@@ -89,8 +89,6 @@ def main() -> None:
         name = f"training, ppo.py {flags or 'defaults'}"
         rows.append([name, f"{rate:.0f}", f"{rate / alone:.2f}"])
     report(
-        "throughput",
-        sys.argv[1:],
         args.out,
         title=f"Throughput on {args.env}, {args.cpu} processes, {k} envs each, median of "
         f"{args.repeats}",
