@@ -35,13 +35,16 @@ def arg(
     doc: str,
     *,
     flag: bool = True,
-    resume: str = RECORD,
+    on_resume: str = RECORD,
     before: Any = MISSING,
     check: str | None = None,
     aliases: tuple[str, ...] = (),
 ):
-    """One argument: `before` is the value of runs saved before it existed."""
-    info = dict(doc=doc, flag=flag, on_resume=resume, before=before, check=check, aliases=aliases)
+    """One argument: its default and doc; whether it is a flag; MATCH, RECORD or FREE on resume;
+    `before`, the value of runs saved before it existed; its check; more flags of its own."""
+    info = dict(
+        doc=doc, flag=flag, on_resume=on_resume, before=before, check=check, aliases=aliases
+    )
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=info)
     return field(default=default, metadata=info)
@@ -69,11 +72,13 @@ class PPOArgs:
     steps_per_epoch: int = arg(
         2000,
         "Env steps per epoch over all ranks and envs, a multiple of num_envs (Spinning Up: 4000).",
-        resume=MATCH,
+        on_resume=MATCH,
         check=POSITIVE,
         aliases=("--steps",),
     )
-    epochs: int = arg(50, "Number of epochs, each one policy update.", resume=FREE, check=POSITIVE)
+    epochs: int = arg(
+        50, "Number of epochs, each one policy update.", on_resume=FREE, check=POSITIVE
+    )
     gamma: float = arg(0.99, "Discount factor, in (0, 1].", check=FRACTION)
     clip_ratio: float = arg(
         0.2, "The clip range epsilon of the policy objective, usually 0.1 to 0.3.", check=ABOVE_ZERO
@@ -109,7 +114,7 @@ class PPOArgs:
         "Arguments of EpochLogger, e.g. ``dict(output_dir=..., exp_name=...)``; by default "
         "``data/NAME/NAME_s<seed>``, NAME from the env (docs: CLI), never over a run.",
         flag=False,
-        resume=FREE,
+        on_resume=FREE,
     )
     save_freq: int = arg(
         10, "Epochs between checkpoints; the last epoch is always saved.", check=POSITIVE
@@ -118,7 +123,7 @@ class PPOArgs:
         "clip",
         'The policy objective: "clip" (clipped surrogate, KL early stopping) or "penalty" '
         "(adaptive KL penalty).",
-        resume=MATCH,
+        on_resume=MATCH,
     )
     kl_beta: float = arg(1.0, 'Initial coefficient of the KL penalty with loss="penalty".')
     minibatches: int = arg(
@@ -136,7 +141,7 @@ class PPOArgs:
     adam_eps: float = arg(
         1e-8,
         "Adam's epsilon (CleanRL and Stable-Baselines3: 1e-5).",
-        resume=MATCH,
+        on_resume=MATCH,
         before=1e-8,
         check=ABOVE_ZERO,
     )
@@ -155,20 +160,20 @@ class PPOArgs:
         40,
         "Environments over all ranks, a multiple of the ranks; each rank steps its share as one "
         "batch, one policy call per step.",
-        resume=MATCH,
+        on_resume=MATCH,
         check=POSITIVE,
     )
     normalize_obs: bool = arg(
         True,
         "Normalize observations by running statistics merged over ranks, clipped to [-10, 10] "
         "(Spinning Up: off).",
-        resume=MATCH,
+        on_resume=MATCH,
     )
     normalize_rew: bool = arg(
         True,
         "Scale rewards by the running std of the discounted return, clipped to [-10, 10]; "
         "EpRet stays the env's (Spinning Up: off).",
-        resume=MATCH,
+        on_resume=MATCH,
         before=False,
     )
     warmup_normalizers: bool = arg(
@@ -186,13 +191,13 @@ class PPOArgs:
         True,
         'Where a Dict-observation env gives its full state in ``info["state"]``, the critic '
         "learns from that instead (an asymmetric critic).",
-        resume=MATCH,
+        on_resume=MATCH,
     )
     state_loss_coef: float = arg(
         1.0,
         "Weight of the actor's auxiliary loss of guessing that state from its own inputs (with "
         "privileged_critic); 0 turns it off.",
-        resume=MATCH,
+        on_resume=MATCH,
         check=NON_NEGATIVE,
     )
     eval_freq: int = arg(
@@ -210,11 +215,11 @@ class PPOArgs:
         None,
         "A run directory to continue from its last checkpoint, with the run's own arguments "
         "and number of ranks; epochs may be raised.",
-        resume=FREE,
+        on_resume=FREE,
     )
-    quiet: bool = arg(False, "Print nothing per epoch; files are written as usual.", resume=FREE)
+    quiet: bool = arg(False, "Print nothing per epoch; files are written as usual.", on_resume=FREE)
     tensorboard: bool = arg(
-        False, "Also write every progress column to RUN_DIR/tb for TensorBoard.", resume=FREE
+        False, "Also write every progress column to RUN_DIR/tb for TensorBoard.", on_resume=FREE
     )
 
 
@@ -241,9 +246,9 @@ def defaults() -> dict[str, Any]:
     return vars(PPOArgs())
 
 
-def names(resume: str) -> list[str]:
-    """The arguments that a resume treats as `resume` (MATCH, RECORD or FREE)."""
-    return [name for name, f in ARGUMENTS.items() if f.metadata["on_resume"] == resume]
+def names(on_resume: str) -> list[str]:
+    """The arguments that a resume treats as `on_resume` (MATCH, RECORD or FREE)."""
+    return [name for name, f in ARGUMENTS.items() if f.metadata["on_resume"] == on_resume]
 
 
 def saved_before() -> dict[str, Any]:
