@@ -4,7 +4,8 @@ A checkpoint is one file per run, `RUN_DIR/checkpoint.pt`, written by rank 0 eve
 epochs and at the end. It holds tensors and plain types only, so `torch.load(path,
 weights_only=True)` reads it without the training code's pickles:
 
-    epoch, total_env_interacts, elapsed_time, kl_beta   where training stands (Progress)
+    epoch, total_env_interacts, elapsed_time, kl_beta, reports_success   where training
+                                          stands (Progress)
     ac, ac_kwargs, normalize_obs          the actor-critic (normalizer included) and its shape
     critic_dim                            the size of a privileged critic's state (0: none)
     pi_optimizer, vf_optimizer            the optimizers' moments
@@ -13,8 +14,9 @@ weights_only=True)` reads it without the training code's pickles:
                                           episodes in flight, the reward scale's returns
 
 `save_checkpoint` and `restore_checkpoint` sit side by side below, so what is written and what is
-read back can be compared at a glance. Gathering the ranks' states to rank 0 and scattering them
-back are collective calls: ppo.py makes them.
+read back can be compared at a glance. `save_run` and `restore_run` add every rank's part,
+gathered to rank 0 and scattered back: collective calls, which ppo() marks where it makes them.
+A resume's rules (what must match, what is recorded) come from utils/arguments.py.
 """
 
 from __future__ import annotations
