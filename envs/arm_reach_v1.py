@@ -25,7 +25,7 @@ columns, the error as a rotation vector); the dense reward is ``-(distance + ANG
 angle)``; success also needs ``info["angle"]`` (rad) within ``success_angle`` (envs/tasks.py).
 
 Pixels (``obs_mode="pixels"``; docs/envs.md, "Pixels"): the observation is a Dict of the camera's
-image (envs/camera.py) and the arm's proprioception ``[q, dq, ee]`` under "state"; the full
+image (envs/camera.py) and the arm's proprioception ``[q, dq, ee]`` under "proprio"; the full
 state-mode vector, target included, goes to ``info["state"]`` only, for a critic.
 
 Collision: any contact, at any of the step's substeps, between the arm and the floor or between two
@@ -174,7 +174,7 @@ class ArmReachV1Env(ReachEnv):
         low, high = self._obs_low[self._proprioception], self._obs_high[self._proprioception]
         self.observation_space = gym.spaces.Dict(
             pixels=gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
-            state=gym.spaces.Box(low, high),
+            proprio=gym.spaces.Box(low, high),
         )
 
     def _observe(self, collision: bool) -> tuple[np.ndarray | dict, dict[str, Any]]:
@@ -183,7 +183,7 @@ class ArmReachV1Env(ReachEnv):
             return obs, info
         # The target's coordinates go to info only, for a critic.
         info["state"] = obs
-        return {"pixels": self.camera.image(), "state": obs[self._proprioception]}, info
+        return {"pixels": self.camera.image(), "proprio": obs[self._proprioception]}, info
 
     def close(self) -> None:
         if getattr(self, "camera", None) is not None:

@@ -57,19 +57,19 @@ def test_the_observation_is_an_image_and_proprioception_and_never_the_target(rob
     obs, info = env.reset(seed=0)
     n = len(env.unwrapped.joints)
     assert env.observation_space == Dict(
-        pixels=Box(0, 255, (SIZE, SIZE, 3), np.uint8), state=env.observation_space["state"]
+        pixels=Box(0, 255, (SIZE, SIZE, 3), np.uint8), proprio=env.observation_space["proprio"]
     )
     assert obs["pixels"].dtype == np.uint8 and obs["pixels"].shape == (SIZE, SIZE, 3)
-    assert obs["state"].shape == (2 * n + 3,)  # joint positions, velocities, end effector
-    np.testing.assert_array_equal(obs["state"], info["state"][: 2 * n + 3])
+    assert obs["proprio"].shape == (2 * n + 3,)  # joint positions, velocities, end effector
+    np.testing.assert_array_equal(obs["proprio"], info["state"][: 2 * n + 3])
     # The same arm with the target elsewhere: the state is the same, only the image changes.
     unwrapped = env.unwrapped
     moved = unwrapped.target_low + 0.9 * (unwrapped.target_high - unwrapped.target_low)
     unwrapped.task.position = moved
     again, info_again = unwrapped._observe(False)
-    np.testing.assert_array_equal(again["state"], obs["state"])
+    np.testing.assert_array_equal(again["proprio"], obs["proprio"])
     assert not np.array_equal(again["pixels"], obs["pixels"])
-    assert not np.isin(np.float32(moved), again["state"]).any()
+    assert not np.isin(np.float32(moved), again["proprio"]).any()
     np.testing.assert_allclose(info_again["state"][2 * n + 3 : 2 * n + 6], moved, atol=1e-6)
     env.close()
 
@@ -144,18 +144,18 @@ def test_images_reach_the_cnn_as_floats_in_0_1_and_the_buffer_as_uint8():
     images = data["obs"]["pixels"]
     assert images.dtype == np.uint8 and images.shape == (4, SIZE, SIZE, 3)
     np.testing.assert_array_equal(images[0], obs["pixels"])
-    assert data["obs"]["state"].dtype == np.float32
+    assert data["obs"]["proprio"].dtype == np.float32
 
 
 def test_the_normalizer_sees_the_vectors_and_never_an_image(pixel_run):
     ac, env, _ = test_policy.load_actor_critic(pixel_run)
     critic = json.loads((pixel_run / "config.json").read_text())
     assert critic["privileged_critic"] is True
-    n_state = env.observation_space["state"].shape[0]
+    n_state = env.observation_space["proprio"].shape[0]
     n_critic = ac.critic_dim
     assert n_critic == n_state + 6  # the full state: the proprioception, the target, the offset
     assert ac.obs_rms.mean.shape == (n_state + n_critic,)
-    assert sorted(ac.obs_rms.slices) == ["critic", "state"]
+    assert sorted(ac.obs_rms.slices) == ["critic", "proprio"]
     obs, _ = env.reset(seed=0)
     normalized = ac.normalize(obs)
     assert normalized["pixels"] is obs["pixels"]
@@ -164,7 +164,7 @@ def test_the_normalizer_sees_the_vectors_and_never_an_image(pixel_run):
 
 def test_the_actor_reads_pixels_and_state_and_the_critic_the_privileged_state(pixel_run):
     ac, env, _ = test_policy.load_actor_critic(pixel_run)
-    assert ac.pi.mu_net[0].image_keys == ["pixels"] and ac.pi.mu_net[0].vector_keys == ["state"]
+    assert ac.pi.mu_net[0].image_keys == ["pixels"] and ac.pi.mu_net[0].vector_keys == ["proprio"]
     assert ac.v.v_net[0].image_keys == [] and ac.v.v_net[0].vector_keys == ["critic"]
     obs, _ = env.reset(seed=0)
     assert ac.act(obs, deterministic=True).shape == env.action_space.shape  # no critic key needed
@@ -194,7 +194,7 @@ def test_a_dict_run_resumes_from_its_checkpoint(tmp_path):
 def test_onnx_export_takes_the_image_and_the_state_and_matches_get_action(pixel_run, tmp_path):
     out = export.export_policy(pixel_run, tmp_path / "policy.onnx")
     session, metadata = deploy.load_policy(out)
-    assert [i.name for i in session.get_inputs()] == ["pixels", "state"]
+    assert [i.name for i in session.get_inputs()] == ["pixels", "proprio"]
     assert metadata["env_kwargs"]["obs_mode"] == "pixels"
     env, get_action = test_policy.load_policy_and_env(pixel_run)
     obs, _ = env.reset(seed=0)
