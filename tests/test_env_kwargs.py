@@ -12,7 +12,7 @@ from utils.cli import key_value
 from utils.test_policy import load_policy_and_env
 
 KWARGS = ["robot=xarm6", "collision_penalty=0.25", "reward_type=dense", "goal=pose"]
-TINY = ["--epochs", "1", "--steps", "400", "--num_envs", "4", "--quiet"]
+TINY = ["--epochs", "1", "--steps", "400", "--num_envs", "4", "--eval_episodes", "4", "--quiet"]
 
 
 def test_env_kwargs_reach_gym_make_config_and_every_tool(tmp_path):

@@ -39,7 +39,7 @@ BAD_FLAGS = [
     (["--data_dir", ""], "--data_dir is empty; give a folder"),
     (["--exp_name", " "], "--exp_name is empty; give a name"),
     (["--resume", ""], "--resume is empty; give a run directory"),
-    (["--cpu", "3"], "num_envs=40 must be a positive multiple of the MPI ranks (3)"),
+    (["--cpu", "3"], "num_envs=40 must be a multiple of the MPI ranks (3)"),
 ]
 
 

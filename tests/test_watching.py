@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import REPO, assert_ok, default_run_dir, run
 from utils.mpi import find_mpirun
 
-TINY_RUN = ["--epochs", "2", "--steps", "400", "--num_envs", "4"]
+TINY_RUN = ["--epochs", "2", "--steps", "400", "--num_envs", "4", "--eval_episodes", "4"]
 
 
 def run_on_a_terminal(args: list[str], timeout: float = 120, launcher: list[str] = ()) -> str:
