@@ -139,19 +139,21 @@ def normalize_advantages(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]
     return dict(obs=core.as_tensor(data["obs"]), **tensors)  # images stay uint8
 
 
-def update(ac, optimizers, data, beta, *, clip_ratio, loss, state_loss_coef, **steps) -> dict:
-    """One PPO update on the epoch's data (take_gradient_steps, whose other arguments `steps`
-    holds), and the log's statistics of the losses and the policy before and after. Collective."""
+def update(ac, optimizers, data, beta: float, args: PPOArgs, state_loss_coef: float) -> dict:
+    """One PPO update on the epoch's data (take_gradient_steps), and the log's statistics of the
+    losses and the policy before and after. Collective."""
     check_finite("the value targets", data["ret"])
     check_finite("the advantages", data["adv"])
+    clip_ratio, loss = args.clip_ratio, args.loss
     with torch.no_grad():
         pi_l_old = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
         v_l_old = compute_loss_v(ac, data).item()
         state = {"LossState": compute_loss_state(ac, data).item()} if state_loss_coef else {}
     entropy = pi_diagnostics(ac, data, clip_ratio)["ent"]
     stop_iter = take_gradient_steps(
-        ac, optimizers, data, clip_ratio=clip_ratio, loss=loss, beta=beta,
-        state_loss_coef=state_loss_coef, **steps,
+        ac, optimizers, data, clip_ratio=clip_ratio, train_pi_iters=args.train_pi_iters,
+        train_v_iters=args.train_v_iters, minibatches=args.minibatches, target_kl=args.target_kl,
+        loss=loss, beta=beta, max_grad_norm=args.max_grad_norm, state_loss_coef=state_loss_coef,
     )  # fmt: skip
     with torch.no_grad():
         loss_pi = compute_loss_pi(ac, data, clip_ratio, loss, beta)[0].item()
@@ -312,8 +314,7 @@ def ppo(env_fn, **kwargs):
     checkpoint, schedule = None, None
     if args.resume is not None:
         checkpoint, config["resumed"], schedule = load_resume(args, config, num_procs())
-    # Every stream from one SeedSequence of the seed (utils/seeding.py): each rank and each env
-    # draws its own, and no two seeds share one.
+    # Each rank and env draws its own stream of the seed's SeedSequence (utils/seeding.py).
     torch_seed, numpy_seed = rank_seeds(args.seed, proc_id())
     torch.manual_seed(torch_seed)
     np.random.seed(numpy_seed)
@@ -322,8 +323,7 @@ def ppo(env_fn, **kwargs):
     with ExitStack() as on_exit:  # the envs and the logger are closed on every way out
         envs = on_exit.enter_context(EnvBatch(env_fn, local_envs, args.privileged_critic))
         eval_env = on_exit.enter_context(make_env(env_fn))
-        # Made after the envs: an env that fails leaves no run directory, and the default run
-        # name comes from the env's id and keywords.
+        # After the envs: one that fails leaves no run directory; the run's name is the env's.
         config.update(env_record(envs), mpi_ranks=num_procs())
         resume_rows = None if checkpoint is None else checkpoint["epoch"] + 1
         # collective: rank 0 makes the run directory and tells the others
@@ -344,11 +344,8 @@ def ppo(env_fn, **kwargs):
                              args.gamma, args.lam, args.lambda_returns)  # fmt: skip
         rew_scaler = core.RewardScaler(local_envs, args.gamma) if args.normalize_rew else None
         rew_rms = None if rew_scaler is None else rew_scaler.ret_rms
-        # fused: one kernel per step for all the tensors, not a Python loop (bench/throughput.py)
-        optimizers = tuple(
-            Adam(net.parameters(), lr=lr, eps=args.adam_eps, fused=True)
-            for net, lr in [(ac.pi, args.pi_lr), (ac.v, args.vf_lr)]
-        )
+        optimizers = [Adam(net.parameters(), lr=lr, eps=args.adam_eps, fused=True)  # one kernel
+                      for net, lr in [(ac.pi, args.pi_lr), (ac.v, args.vf_lr)]]  # fmt: skip
         get_action = policy_function(ac, envs.action_space, deterministic=True)
         # The actor guesses the privileged state only where the env gives one.
         state_loss_coef = args.state_loss_coef if envs.critic_state else 0.0
@@ -380,13 +377,7 @@ def ppo(env_fn, **kwargs):
             data = normalize_advantages(buf.get())  # collective
             sync_normalizers(ac.obs_rms, rew_rms)  # collective
             try:
-                stats = update(  # collective
-                    ac, optimizers, data, progress.kl_beta, clip_ratio=args.clip_ratio,
-                    loss=args.loss, train_pi_iters=args.train_pi_iters,
-                    train_v_iters=args.train_v_iters, minibatches=args.minibatches,
-                    target_kl=args.target_kl, max_grad_norm=args.max_grad_norm,
-                    state_loss_coef=state_loss_coef,
-                )  # fmt: skip
+                stats = update(ac, optimizers, data, progress.kl_beta, args, state_loss_coef)
             except FloatingPointError as e:
                 raise FloatingPointError(
                     f"epoch {epoch}: {e}; training stopped before the model took a NaN, and the "
@@ -427,11 +418,9 @@ def ppo(env_fn, **kwargs):
         final = evaluate(eval_env, get_action, args.eval_episodes, args.max_ep_len, eval_seed)
         ret, success = (mpi_statistics_scalar(final[key])[0]  # collective
                         for key in ("EvalEpRet", "EvalSuccessRate"))  # fmt: skip
-        logger.announce(
-            f"The final deterministic policy on {args.eval_episodes} episodes of unseen seeds: "
-            + (f"success rate {success:.2f}, " if progress.reports_success else "")
-            + f"average return {ret:.4g}."
-        )
+        rate = f"success rate {success:.2f}, " if progress.reports_success else ""
+        logger.announce(f"The final deterministic policy on {args.eval_episodes} episodes of "
+                        f"unseen seeds: {rate}average return {ret:.4g}.")  # fmt: skip
         logger.announce(
             f"Run directory: {logger.output_dir.resolve()} (done). Run the policy: "
             + shell_command("-m", "utils.test_policy", logger.output_dir.resolve())
