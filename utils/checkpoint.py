@@ -222,10 +222,10 @@ def check_resume(args: PPOArgs, saved_config: dict, checkpoint: dict, ranks: int
         )
     network = saved_ac_kwargs(args.ac_kwargs)  # what the checkpoint's shapes come from
     for name, now, then in [
-        *((n, getattr(args, n), getattr(saved, n)) for n in names(MATCH) if n not in network),
+        *((n, getattr(args, n), getattr(saved, n)) for n in names(MATCH)),
         *((key, value, checkpoint["ac_kwargs"][key]) for key, value in network.items()),
     ]:
-        if now != then and not isinstance(now, dict):
+        if now != then:
             raise ValueError(
                 f"{name}={now!r} differs from {then!r} of the run in {args.resume}; "
                 "resume with the run's own arguments (its config.json), as "
