@@ -6,9 +6,9 @@ the results to these pieces.
 
 Shapes in this file: `K` is the number of environments a rank steps as a batch, `T` the number of
 steps each of them takes per epoch. An observation is an array, or for a Dict observation space a
-dict of arrays: its images (uint8, channel-last) go through a CNN, scaled to [0, 1] inside the
-network and nowhere else; its vectors through the normalizer. `map_obs` applies a function to
-either kind.
+dict of arrays: its images (uint8 or uint16, channel-last) go through a CNN, scaled to [0, 1]
+inside the network and nowhere else; its vectors through the normalizer. `map_obs` applies a
+function to either kind.
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ from torch.distributions import Categorical, Distribution, Normal
 CRITIC_KEY = "critic"
 
 
+IMAGE_DTYPES = (np.uint8, np.uint16)  # camera images; uint16: depth in millimetres, say
+
+
 def is_image(space: Space) -> bool:
-    """An image entry of a Dict space: uint8 Box of shape (height, width, channels)."""
-    return isinstance(space, Box) and space.dtype == np.uint8 and len(space.shape) == 3
+    """An image entry of a Dict space: a uint8 or uint16 Box of shape (height, width,
+    channels)."""
+    return isinstance(space, Box) and space.dtype in IMAGE_DTYPES and len(space.shape) == 3
 
 
 def map_obs(fn, obs):
@@ -111,15 +115,24 @@ CNN_MIN_SIZE = 8
 
 
 class DictEncoder(nn.Module):
-    """The features of a Dict observation's entries `keys`: each image through its own CNN
-    (uint8 -> float in [0, 1], channel-last -> channel-first), then the vectors, concatenated.
-    Takes one observation or a batch."""
+    """The features of a Dict observation's entries `keys`: the images of one height and width
+    stacked as the channels of one CNN (an RGB image and its depth: early fusion, one forward
+    pass), each scaled to [0, 1] by its space's high (uint8: 255) and made channel-first; then
+    the vectors; concatenated. Takes one observation or a batch."""
 
     def __init__(self, space: Dict, keys: list[str]):
         super().__init__()
         self.image_keys = [key for key in keys if is_image(space[key])]
         self.vector_keys = [key for key in keys if not is_image(space[key])]
-        self.cnns = nn.ModuleDict({key: cnn(space[key].shape[-1]) for key in self.image_keys})
+        groups: dict[tuple, list[str]] = {}
+        for key in self.image_keys:
+            groups.setdefault(space[key].shape[:2], []).append(key)
+        self.groups = {"+".join(group): group for group in groups.values()}
+        self.cnns = nn.ModuleDict({
+            name: cnn(sum(space[key].shape[-1] for key in group))
+            for name, group in self.groups.items()
+        })  # fmt: skip
+        self.scales = {key: 1.0 / float(np.max(space[key].high)) for key in self.image_keys}
         with torch.no_grad():
             sample = {key: torch.as_tensor(space[key].sample()) for key in keys}
             self.out_dim = self(sample).shape[-1]
@@ -129,10 +142,14 @@ class DictEncoder(nn.Module):
         first = self.image_keys[0] if self.image_keys else self.vector_keys[0]
         batch_shape = obs[first].shape[:-3] if self.image_keys else obs[first].shape[:-1]
         features = []
-        for key in self.image_keys:
-            image = obs[key].reshape(-1, *obs[key].shape[-3:])
+        for name, group in self.groups.items():
             # Scaled before the permute: on the permuted view, the cast runs 10x slower.
-            features.append(self.cnns[key]((image.float() / 255.0).permute(0, 3, 1, 2)))
+            images = [
+                obs[key].reshape(-1, *obs[key].shape[-3:]).float() * self.scales[key]
+                for key in group
+            ]
+            stacked = images[0] if len(images) == 1 else torch.cat(images, dim=-1)
+            features.append(self.cnns[name](stacked.permute(0, 3, 1, 2)))
         for key in self.vector_keys:
             features.append(obs[key].reshape(-1, obs[key].shape[-1]).float())
         self.last_features = torch.cat(features, dim=-1).reshape(*batch_shape, -1)
@@ -336,7 +353,7 @@ class CNNActorCritic(MLPActorCritic):
     entries through a DictEncoder (a CNN per image), then its MLP. The actor reads every entry
     but CRITIC_KEY; the critic reads CRITIC_KEY alone when there is one (an asymmetric critic,
     Pinto et al. 2018), else what the actor reads, through its own CNN (pi and v share nothing).
-    `obs_rms` normalizes the vector entries only; images reach the CNN as uint8."""
+    `obs_rms` normalizes the vector entries only; images reach the CNN as they come."""
 
     def __init__(
         self,
@@ -367,10 +384,23 @@ class CNNActorCritic(MLPActorCritic):
         encoder = (self.pi.mu_net if hasattr(self.pi, "mu_net") else self.pi.logits_net)[0]
         return self.pi.state_head(encoder.last_features)
 
+    def hidden_state_entries(self, obs: dict) -> torch.Tensor:
+        """The entries of the privileged state that no vector entry of the actor's observation
+        repeats (equal over the whole of `obs`, a batch), found on the first call."""
+        if getattr(self, "_hidden", None) is None:
+            state = obs[CRITIC_KEY].reshape(-1, self.critic_dim)
+            encoder = (self.pi.mu_net if hasattr(self.pi, "mu_net") else self.pi.logits_net)[0]
+            seen = [obs[key].reshape(len(state), -1) for key in encoder.vector_keys]
+            seen = torch.cat(seen, dim=-1) if seen else state[:, :0]
+            repeated = (state[:, :, None] == seen[:, None, :]).all(dim=0).any(dim=-1)
+            self._hidden = torch.nonzero(~repeated).reshape(-1)
+        return self._hidden
+
     def normalize(self, obs: dict) -> dict:
         if self.obs_rms is None:
             return {
-                k: v if v.dtype == np.uint8 else np.asarray(v, np.float32) for k, v in obs.items()
+                k: v if v.dtype in IMAGE_DTYPES else np.asarray(v, np.float32)
+                for k, v in obs.items()
             }
         return self.obs_rms.normalize(obs)
 
@@ -393,8 +423,8 @@ def check_actor_critic(ac) -> None:
 
 def check_finite(name: str, value) -> None:
     """Stop at the first NaN or inf, before it reaches the weights or a checkpoint."""
-    if isinstance(value, dict):  # a Dict observation: its images are uint8, always finite
-        finite = all(np.isfinite(v).all() for v in value.values() if v.dtype != np.uint8)
+    if isinstance(value, dict):  # a Dict observation: its images are integers, always finite
+        finite = all(np.isfinite(v).all() for v in value.values() if v.dtype not in IMAGE_DTYPES)
     elif isinstance(value, np.ndarray):
         finite = np.isfinite(value).all()
     else:  # a float64 sum is finite exactly when every element is: one op at every minibatch step
@@ -449,10 +479,12 @@ class PPOBuffer:
             act_dim = flat_action_shape(act_dim)
         if isinstance(obs_dim, Box):
             obs_dim = obs_dim.shape[0]
-        if isinstance(obs_dim, Dict):  # one array per entry: images stay uint8, vectors float32
+        if isinstance(
+            obs_dim, Dict
+        ):  # one array per entry: images keep their dtype, vectors float32
             self.obs_buf = {
                 key: np.zeros(
-                    (size, num_envs, *entry.shape), np.uint8 if is_image(entry) else np.float32
+                    (size, num_envs, *entry.shape), entry.dtype if is_image(entry) else np.float32
                 )
                 for key, entry in obs_dim.spaces.items()
             }

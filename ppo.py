@@ -183,10 +183,12 @@ def compute_loss_pi(ac, data, clip_ratio: float, loss: str = "clip", beta: float
 
 def compute_loss_state(ac, data):
     """Mean squared error of the actor's guess of the privileged state against that state (both
-    normalized): a supervised signal that teaches the actor's CNN where things are. The guess
-    reads the features of the actor's last forward pass: call it right after compute_loss_pi
-    on the same data."""
-    return ((ac.predict_state() - data["obs"][core.CRITIC_KEY]) ** 2).mean()
+    normalized), over the entries the actor does not read already (ArmReach-v1's pixels: the
+    target, not the arm's proprioception): a supervised signal that teaches the actor's CNN
+    where things are. The guess reads the features of the actor's last forward pass: call it
+    right after compute_loss_pi on the same data."""
+    hidden = ac.hidden_state_entries(data["obs"])
+    return ((ac.predict_state() - data["obs"][core.CRITIC_KEY])[..., hidden] ** 2).mean()
 
 
 def compute_loss_v(ac, data):

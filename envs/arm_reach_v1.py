@@ -51,8 +51,10 @@ import numpy as np
 
 from envs import checks
 from envs.camera import Camera, box_corners
+from envs.meshes import MAX_TRIANGLES
 from envs.reach import ReachEnv
 from envs.robots import PRESETS, load_arm
+from envs.scene import SceneOptions
 from envs.tasks import SUCCESS_ANGLE, SUCCESS_DISTANCE, make_task
 
 # Chosen by measurement (docs/envs.md, "ArmReach-v1"; Panda, seed 0, 200k steps of PPO's defaults):
@@ -90,10 +92,29 @@ class ArmReachV1Env(ReachEnv):
         camera_position: tuple[float, float, float] | None = None,
         camera_target: tuple[float, float, float] | None = None,
         camera_fov: float | None = None,
+        randomize: bool = True,
+        camera_offset: tuple[float, float, float] | None = None,
+        camera_turn: tuple[float, float, float] | None = None,
+        light_direction: tuple[float, float, float] | None = None,
+        light_color: tuple[float, float, float] | None = None,
+        light_ambient: float | None = None,
+        arm_color: tuple[float, float, float] | None = None,
+        floor_color: tuple[float, float, float] | None = None,
+        background_color: tuple[float, float, float] | None = None,
+        distractors: int | None = None,
+        image_noise: float | None = None,
+        depth: bool = True,
+        max_triangles: int | None = MAX_TRIANGLES,
     ) -> None:
         super().__init__(render_mode, reward_type, width, height)
         checks.check_options(collision_penalty, success_distance, goal, success_angle)
         checks.check_camera(obs_mode, goal, image_size, camera_position, camera_target, camera_fov)
+        scene = SceneOptions(
+            randomize, camera_offset, camera_turn, camera_fov, light_direction, light_color,
+            light_ambient, arm_color, floor_color, background_color, distractors, image_noise,
+        )  # fmt: skip
+        scene.check()
+        checks.check_rendering(max_triangles)
         checks.check_robot(robot)
         self.robot = robot
         self.collision_penalty = float(collision_penalty)
@@ -121,7 +142,9 @@ class ArmReachV1Env(ReachEnv):
             look_at = [0.5 * center[0], 0.0, center[2]]
             self._frame_view(look_at, distance=2.2 * max(center[0], center[2]), far=5 * arm.reach)
             if obs_mode == "pixels":
-                self._setup_camera(image_size, camera_position, camera_target, camera_fov)
+                camera = Camera(self.arm, self.task, image_size, camera_position, camera_target,
+                                scene, max_triangles, bool(depth))  # fmt: skip
+                self._setup_camera(camera)
         except BaseException:
             self.close()
             raise
@@ -157,10 +180,11 @@ class ArmReachV1Env(ReachEnv):
                 "home_pose=[...] (or self_collision=False if the URDF's meshes overlap)."
             )
 
-    def _setup_camera(self, image_size, position, target, fov) -> None:
-        """obs_mode="pixels": the camera, and the Dict observation space of its image and the
-        arm's proprioception (joint positions and velocities, end-effector position)."""
-        self.camera = Camera(self.arm, self.task, image_size, position, target, fov)
+    def _setup_camera(self, camera: Camera) -> None:
+        """obs_mode="pixels": the camera, and the Dict observation space of its image (and
+        depth) and the arm's proprioception (joint positions and velocities, end-effector
+        position)."""
+        self.camera = camera
         corners = box_corners(self.target_low, self.target_high)
         if len(unseen := self.camera.outside(corners)):
             raise ValueError(
@@ -172,10 +196,12 @@ class ArmReachV1Env(ReachEnv):
             )
         self._proprioception = slice(0, 2 * len(self.joints) + 3)
         low, high = self._obs_low[self._proprioception], self._obs_high[self._proprioception]
-        self.observation_space = gym.spaces.Dict(
-            pixels=gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
-            proprio=gym.spaces.Box(low, high),
-        )
+        size = camera.size
+        spaces = {"pixels": gym.spaces.Box(0, 255, (size, size, 3), np.uint8)}
+        if camera.depth:
+            millimetres = int(np.ceil(1000 * camera.max_depth))
+            spaces["depth"] = gym.spaces.Box(0, millimetres, (size, size, 1), np.uint16)
+        self.observation_space = gym.spaces.Dict(**spaces, proprio=gym.spaces.Box(low, high))
 
     def _observe(self, collision: bool) -> tuple[np.ndarray | dict, dict[str, Any]]:
         obs, info = super()._observe(collision)
@@ -183,7 +209,14 @@ class ArmReachV1Env(ReachEnv):
             return obs, info
         # The target's coordinates go to info only, for a critic.
         info["state"] = obs
-        return {"pixels": self.camera.image(), "proprio": obs[self._proprioception]}, info
+        return {**self.camera.observe(self.np_random), "proprio": obs[self._proprioception]}, info
+
+    def render(self) -> np.ndarray | None:
+        """With pixels, a frame of the camera's scene (what the policy's world holds this
+        episode) from the render view."""
+        if self.camera is None or self.render_mode != "rgb_array":
+            return super().render()
+        return self.camera.draw(self.width, self.height, self._view, self._projection)[0]
 
     def close(self) -> None:
         if getattr(self, "camera", None) is not None:

@@ -72,6 +72,16 @@ def check_camera(obs_mode, goal, image_size, position, target, fov) -> None:
         raise ValueError("camera_position and camera_target are the same point: no direction.")
 
 
+def check_rendering(max_triangles) -> None:
+    if max_triangles is not None and (
+        not isinstance(max_triangles, int) or isinstance(max_triangles, bool) or max_triangles < 4
+    ):
+        raise ValueError(
+            f"max_triangles={max_triangles!r} must be a whole number >= 4 (triangles kept per "
+            "mesh of the arm in the camera's scene), or None to draw the full meshes."
+        )
+
+
 def check_box(low, high) -> tuple[np.ndarray, np.ndarray]:
     """The target box as arrays, or a ValueError saying what is wrong with it."""
     low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)

@@ -24,6 +24,7 @@ class ReachEnv(gym.Env[np.ndarray, np.ndarray]):
     # An arm whose contacts do not count (v0) never pays for one nor ends on one.
     collision_penalty = 0.0
     terminate_on_collision = False
+    camera = None  # obs_mode="pixels" of v1: envs/camera.py
 
     def __init__(self, render_mode: str | None, reward_type: str, width: int, height: int) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -94,6 +95,8 @@ class ReachEnv(gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         start = self.arm.random_start(self.np_random)
         self.task.sample(self.np_random)
+        if self.camera is not None:
+            self.camera.randomize(self.np_random)
         self.arm.start(start)
         self.task.show()
         obs, info = self._observe(bool(self.arm.touching()))

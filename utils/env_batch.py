@@ -115,7 +115,10 @@ class EnvBatch:
             reset_rng=list(self.reset_rng),
             actions=[torch.as_tensor(np.array(actions)) for actions in self.actions],
             ep_ret=self.ep_ret.tolist(),
-            obs=core.map_obs(torch.tensor, self.obs),
+            # int32: torch cannot unpickle a uint16 tensor (a depth image)
+            obs=core.map_obs(
+                lambda v: torch.tensor(v.astype(np.int32) if v.dtype == np.uint16 else v), self.obs
+            ),
         )
 
     def restore_episodes(self, saved: dict) -> float:
