@@ -173,10 +173,19 @@ FINAL_SEED = 2_000_000  # the final policy's episodes: seeds neither training no
 FINAL_EPISODES = 100
 
 
-def final_success(run_dir: Path, episodes: int = FINAL_EPISODES) -> float | None:
-    """The success rate of a run's final deterministic policy on `episodes` unseen seeds."""
-    from utils.test_policy import load_policy_and_env, run_policy
+def final_success(
+    run_dir: Path, episodes: int = FINAL_EPISODES, env_kwargs: dict | None = None
+) -> float | None:
+    """The success rate of a run's final deterministic policy on `episodes` unseen seeds, in its
+    env with `env_kwargs` changed."""
+    import gymnasium as gym
 
-    env, get_action = load_policy_and_env(run_dir, deterministic=True)
+    from utils.test_policy import load_actor_critic, policy_function, run_policy
+
+    ac, env, config = load_actor_critic(run_dir)
+    if env_kwargs:
+        env.close()
+        env = gym.make(config["env_id"], **dict(config["env_kwargs"], **env_kwargs))
     with env:
+        get_action = policy_function(ac, env.action_space, deterministic=True)
         return run_policy(env, get_action, episodes, seed=FINAL_SEED)["success_rate"]

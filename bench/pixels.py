@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -41,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import common  # noqa: E402
+from envs.camera import DEFAULT_FOV  # noqa: E402
 from envs.robots import PRESETS  # noqa: E402
 from utils.cli import key_value  # noqa: E402
 from utils.mpi import environ_without_mpi, find_mpirun  # noqa: E402
@@ -49,6 +51,11 @@ from utils.sweep import ppo_command  # noqa: E402
 
 RSS_MARKS = (10_000, 500_000)  # env steps at which each rank's RSS is reported
 EVAL_FREQ = max(1, 20_000 // common.STEPS_PER_EPOCH)  # epochs between evaluations: every 20k steps
+# The final policy is judged with the camera where its config puts it (the rest of the scene as
+# in training): what a cell whose camera was placed as configured sees.
+NOMINAL_CAMERA = dict(
+    camera_offset=(0.0, 0.0, 0.0), camera_turn=(0.0, 0.0, 0.0), camera_fov=DEFAULT_FOV
+)
 
 
 def rss_mb() -> float:
@@ -120,6 +127,9 @@ def sb3_part(robot: str, env_kwargs: dict, seed: int, steps: int, episodes: int)
 def run_ours(robot: str, seed: int, args: argparse.Namespace) -> dict:
     env_kwargs = dict(args.env_kwargs, robot=robot, obs_mode="pixels")
     with tempfile.TemporaryDirectory() as data_dir:
+        if args.keep:
+            data_dir = args.keep / robot
+            shutil.rmtree(data_dir / "ppo" / f"ppo_s{seed}", ignore_errors=True)
         command = ppo_command(
             "ArmReach-v1", env_kwargs, "ppo", seed, Path(data_dir), 1,
             dict(epochs=common.epochs_for(args.steps), eval_freq=EVAL_FREQ, quiet=True),
@@ -135,7 +145,7 @@ def run_ours(robot: str, seed: int, args: argparse.Namespace) -> dict:
         run_dir = Path(data_dir) / "ppo" / f"ppo_s{seed}"
         progress = read_progress(run_dir / "progress.txt")
         timing = [json.loads(Path(f"{timing}_{r}.json").read_text()) for r in range(args.cpu)]
-        final = common.final_success(run_dir, args.final_episodes)
+        final = common.final_success(run_dir, args.final_episodes, NOMINAL_CAMERA)
     steps = progress["TotalEnvInteracts"]  # after each epoch; the warm-up's collection is first
     evaluated = ~np.isnan(progress["EvalSuccessRate"])
     evals = np.stack([steps, progress["EvalSuccessRate"]], 1)[evaluated].tolist()
@@ -203,6 +213,10 @@ def main() -> None:
     parser.add_argument(
         "--flags", default="", help="more ppo.py flags for ours, e.g. '--no-privileged_critic'"
     )
+    parser.add_argument(
+        "--keep", type=Path, help="keep ours' run directories in KEEP/ARM/ppo/ppo_sSEED "
+        "(bench/robustness.py evaluates them)"
+    )  # fmt: skip
     parser.add_argument("--robot", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--timing", type=Path, help=argparse.SUPPRESS)
@@ -270,7 +284,8 @@ def main() -> None:
         title=f"ArmReach-v1 obs_mode=pixels: {', '.join(ran)}; seeds {args.seeds}",
         columns=[
             "run",
-            f"final success, {args.final_episodes} unseen episodes: median (range)",
+            f"final success, {args.final_episodes} unseen episodes, camera as configured: "
+            "median (range)",
             "first evaluation >= 95% (every 20k steps): env steps, median (range) (seeds)",
             "wall-clock per run (s)",
             "training steps/s",

@@ -201,7 +201,9 @@ class ArmReachV1Env(ReachEnv):
         if camera.depth:
             millimetres = int(np.ceil(1000 * camera.max_depth))
             spaces["depth"] = gym.spaces.Box(0, millimetres, (size, size, 1), np.uint16)
-        self.observation_space = gym.spaces.Dict(**spaces, proprio=gym.spaces.Box(low, high))
+        spaces["proprio"] = gym.spaces.Box(low, high)
+        # From a dict, as a space read back from a run's config.json: keys in sorted order.
+        self.observation_space = gym.spaces.Dict(spaces)
 
     def _observe(self, collision: bool) -> tuple[np.ndarray | dict, dict[str, Any]]:
         obs, info = super()._observe(collision)

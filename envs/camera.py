@@ -63,11 +63,13 @@ class Camera:
         self.far = max(10 * arm.reach, 2 * self.max_depth)
         self.client = connect()
         try:
-            self._view = self.client.computeViewMatrix(
-                self.position.tolist(), self.look_at.tolist(), UP.tolist()
+            # What a check of the view sees: the nominal camera, moved and turned as fixed.
+            options = self.options
+            self._nominal = self._view_of(
+                np.zeros(3) if options.camera_offset is None else options.camera_offset,
+                np.zeros(3) if options.camera_turn is None else options.camera_turn,
+                self.fov,
             )
-            self._projection = self.client.computeProjectionMatrixFOV(self.fov, 1.0, NEAR, self.far)
-            self._nominal = self._view, self._projection
             self._build_scene(max_triangles)
             # Until the first reset draws one: the look of a fixed generator.
             self.randomize(np.random.default_rng(0))
@@ -144,14 +146,7 @@ class Camera:
         """Set the camera, the colours, the distractors and the pixel noise (drawn with `rng`)
         of `look`."""
         self.look = look
-        client = self.client
-        turn = rotation_matrix(np.radians(look.camera_turn))
-        position = self.position + look.camera_offset
-        forward = turn @ (self.look_at - self.position)
-        self._view = client.computeViewMatrix(
-            position.tolist(), (position + forward).tolist(), (turn @ UP).tolist()
-        )
-        self._projection = client.computeProjectionMatrixFOV(look.fov, 1.0, NEAR, self.far)
+        self._view, self._projection = self._view_of(look.camera_offset, look.camera_turn, look.fov)
         colors = {self._floor: (*look.floor_color, 1.0), self._target: scene.TARGET_RGBA}
         for i, (body, rgba) in enumerate(self._arm_shapes):
             colors[body] = rgba if look.arm_colors is None else (*look.arm_colors[i], 1.0)
@@ -168,6 +163,17 @@ class Camera:
         if look.image_noise > 0:
             size = 2 * self.size * self.size * 3
             self._noise = np.round(rng.normal(0, look.image_noise, size)).astype(np.int16)
+
+    def _view_of(self, offset, turn, fov: float) -> tuple:
+        """The view and projection matrices of the nominal camera moved by `offset` (m), turned
+        by the rotation vector `turn` (degrees) about itself, with a `fov` (degrees)."""
+        rotation = rotation_matrix(np.radians(np.asarray(turn, dtype=np.float64)))
+        position = self.position + np.asarray(offset, dtype=np.float64)
+        forward = rotation @ (self.look_at - self.position)
+        view = pybullet.computeViewMatrix(
+            position.tolist(), (position + forward).tolist(), (rotation @ UP).tolist()
+        )
+        return view, pybullet.computeProjectionMatrixFOV(fov, 1.0, NEAR, self.far)
 
     def _show_only(self, bodies: list[int]) -> None:
         """Make `bodies` visible in their colours and every other body transparent, which

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envs  # noqa: E402, F401  (registers ArmReach-v0)
 
 CONTROL_HZ = 25.0
-ONNX_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8}
+ONNX_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16}
 
 
 def load_policy(path: str | Path) -> tuple[ort.InferenceSession, dict]:

@@ -28,6 +28,7 @@ USED_WITHOUT_IMPORT = {
     "mkdocstrings": "the docs' API page",
     "mkdocstrings-python": "the docs' API page",
     "ipykernel": "the notebook test's kernel",
+    "pycollada": "trimesh's reader of .dae meshes (envs/meshes.py)",
 }
 USER_CODE = ["ppo.py", "core.py", "envs", "utils", "examples"]
 DEV_CODE = ["bench", "tests"]

@@ -64,14 +64,11 @@ def test_the_position_goal_matches_the_recording_made_before_the_pose_goal_bit_f
     assert fixture["3/is_success"].any() and not fixture["0/is_success"].any()
 
 
-def test_the_pose_goal_and_pixels_match_the_recording_made_before_the_split_bit_for_bit():
+def test_the_pose_goal_and_pixels_match_their_recording_bit_for_bit():
     fixture = np.load(ROOT / "tests" / "fixtures" / "arm_reach_v1_pose_pixels_trajectories.npz")
     for i, (robot, kwargs, seed, _) in enumerate(RECORDED_POSE_PIXELS):
         actions = fixture[f"{i}/action"]
         observed = play_pose_pixels(robot, kwargs, seed, lambda t, env, a=actions: a[t])
-        # Recorded when the proprioception entry was still called "state"; the values are its.
-        if "obs/proprio" in observed:
-            observed["obs/state"] = observed.pop("obs/proprio")
         recorded = {key.split("/", 1)[1] for key in fixture.files if key.startswith(f"{i}/")}
         assert set(observed) == recorded, i
         for key, values in observed.items():
@@ -79,7 +76,7 @@ def test_the_pose_goal_and_pixels_match_the_recording_made_before_the_split_bit_
     # What the episodes exist to pin happens in them: collisions, a reached pose, images.
     assert fixture["3/info/collision"].any() and fixture["6/info/collision"].any()
     assert fixture["4/info/is_success"].any() and "4/info/angle" in fixture
-    assert "6/obs/pixels" in fixture and "6/info/state" in fixture
+    assert "6/obs/pixels" in fixture and "6/obs/depth" in fixture and "6/info/state" in fixture
 
 
 def test_making_v0_gives_no_upgrade_warning_now_that_v1_exists():

@@ -56,10 +56,14 @@ def test_the_observation_is_an_image_and_proprioception_and_never_the_target(rob
     env = make(robot)
     obs, info = env.reset(seed=0)
     n = len(env.unwrapped.joints)
+    millimetres = int(np.ceil(1000 * env.unwrapped.camera.max_depth))
     assert env.observation_space == Dict(
-        pixels=Box(0, 255, (SIZE, SIZE, 3), np.uint8), proprio=env.observation_space["proprio"]
+        pixels=Box(0, 255, (SIZE, SIZE, 3), np.uint8),
+        depth=Box(0, millimetres, (SIZE, SIZE, 1), np.uint16),
+        proprio=env.observation_space["proprio"],
     )
     assert obs["pixels"].dtype == np.uint8 and obs["pixels"].shape == (SIZE, SIZE, 3)
+    assert obs["depth"].dtype == np.uint16 and obs["depth"].shape == (SIZE, SIZE, 1)
     assert obs["proprio"].shape == (2 * n + 3,)  # joint positions, velocities, end effector
     np.testing.assert_array_equal(obs["proprio"], info["state"][: 2 * n + 3])
     # The same arm with the target elsewhere: the state is the same, only the image changes.
@@ -76,7 +80,7 @@ def test_the_observation_is_an_image_and_proprioception_and_never_the_target(rob
 
 @pytest.mark.parametrize("robot", sorted(PRESETS))
 def test_the_default_camera_sees_the_target_ball_anywhere_in_the_box(robot):
-    env = make(robot)
+    env = make(robot, randomize=False)
     unwrapped = env.unwrapped
     env.reset(seed=0)
     radius = unwrapped.success_distance
@@ -84,10 +88,9 @@ def test_the_default_camera_sees_the_target_ball_anywhere_in_the_box(robot):
     assert len(unwrapped.camera.outside(corners)) == 0
     for corner in box_corners(unwrapped.target_low, unwrapped.target_high):
         unwrapped.task.position = corner
-        image = unwrapped.camera.image().astype(int)
-        red = (image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 80)
-        dark = image.sum(axis=-1) < 100  # its shadow on the floor
-        assert red.any() and dark.any(), f"{robot}: the ball or its shadow at {corner} is unseen"
+        image = unwrapped.camera.observe(None)["pixels"].astype(int)
+        red = (image[..., 0] > 120) & (image[..., 1] < 60) & (image[..., 2] < 60)
+        assert red.any(), f"{robot}: the ball at {corner} is unseen"
     env.close()
 
 
@@ -120,20 +123,24 @@ def test_a_wrong_pixel_option_is_one_line_that_names_it(kwargs, words):
     assert words in str(error.value)
 
 
-def test_images_reach_the_cnn_as_floats_in_0_1_and_the_buffer_as_uint8():
+def test_images_reach_the_cnn_as_floats_in_0_1_and_the_buffer_as_they_come():
     env = make()
     space = env.observation_space
     ac = core.CNNActorCritic(space, env.action_space, normalize_obs=True)
     seen = []
-    first_conv = ac.pi.mu_net[0].cnns["pixels"][0]
+    # The image and its depth: the four channels of one CNN.
+    first_conv = ac.pi.mu_net[0].cnns["depth+pixels"][0]
     first_conv.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
     obs, _ = env.reset(seed=0)
     batch = core.stack_obs([obs, obs])
     ac.step(batch)
     image = seen[0]
-    assert image.dtype == torch.float32 and image.shape == (2, 3, SIZE, SIZE)
+    assert image.dtype == torch.float32 and image.shape == (2, 4, SIZE, SIZE)
     expected = torch.as_tensor(obs["pixels"]).permute(2, 0, 1).float() / 255
-    torch.testing.assert_close(image[0], expected)
+    torch.testing.assert_close(image[0, 1:], expected)
+    depth = torch.as_tensor(obs["depth"].astype(np.float32)).permute(2, 0, 1)
+    torch.testing.assert_close(image[0, :1], depth / float(space["depth"].high.max()))
+    assert 0 < image[0, :1].min() and image[0, :1].max() <= 1
 
     buf = core.PPOBuffer(space, env.action_space.shape, size=2, num_envs=2)
     for _ in range(2):
@@ -144,6 +151,8 @@ def test_images_reach_the_cnn_as_floats_in_0_1_and_the_buffer_as_uint8():
     images = data["obs"]["pixels"]
     assert images.dtype == np.uint8 and images.shape == (4, SIZE, SIZE, 3)
     np.testing.assert_array_equal(images[0], obs["pixels"])
+    assert data["obs"]["depth"].dtype == np.uint16  # millimetres, not cut to a byte
+    np.testing.assert_array_equal(data["obs"]["depth"][0], obs["depth"])
     assert data["obs"]["proprio"].dtype == np.float32
 
 
@@ -164,7 +173,8 @@ def test_the_normalizer_sees_the_vectors_and_never_an_image(pixel_run):
 
 def test_the_actor_reads_pixels_and_state_and_the_critic_the_privileged_state(pixel_run):
     ac, env, _ = test_policy.load_actor_critic(pixel_run)
-    assert ac.pi.mu_net[0].image_keys == ["pixels"] and ac.pi.mu_net[0].vector_keys == ["proprio"]
+    encoder = ac.pi.mu_net[0]
+    assert encoder.image_keys == ["depth", "pixels"] and encoder.vector_keys == ["proprio"]
     assert ac.v.v_net[0].image_keys == [] and ac.v.v_net[0].vector_keys == ["critic"]
     obs, _ = env.reset(seed=0)
     assert ac.act(obs, deterministic=True).shape == env.action_space.shape  # no critic key needed
@@ -172,8 +182,8 @@ def test_the_actor_reads_pixels_and_state_and_the_critic_the_privileged_state(pi
 
 def test_a_symmetric_critic_has_its_own_cnn(tmp_path):
     ac = train(tmp_path / "sym", epochs=1, privileged_critic=False)
-    assert ac.critic_dim == 0 and ac.v.v_net[0].image_keys == ["pixels"]
-    assert ac.v.v_net[0].cnns["pixels"] is not ac.pi.mu_net[0].cnns["pixels"]
+    assert ac.critic_dim == 0 and ac.v.v_net[0].image_keys == ["depth", "pixels"]
+    assert ac.v.v_net[0].cnns["depth+pixels"] is not ac.pi.mu_net[0].cnns["depth+pixels"]
 
 
 def test_a_dict_run_resumes_from_its_checkpoint(tmp_path):
@@ -187,14 +197,16 @@ def test_a_dict_run_resumes_from_its_checkpoint(tmp_path):
     assert [r["Epoch"] for r in rows] == [0, 1, 2]
     assert rows[-1]["TotalEnvInteracts"] == 800  # the warm-up's 200, then 3 epochs
     assert ac.obs_rms.count.item() == 800  # the vectors' statistics went on from the checkpoint
-    first_conv = "pi.mu_net.0.cnns.pixels.0.weight"  # trained on: it changed
+    first_conv = "pi.mu_net.0.cnns.depth+pixels.0.weight"  # trained on: it changed
     assert not torch.equal(ac.state_dict()[first_conv], saved["ac"][first_conv])
 
 
-def test_onnx_export_takes_the_image_and_the_state_and_matches_get_action(pixel_run, tmp_path):
+def test_onnx_export_takes_image_depth_and_proprio_and_matches_get_action(pixel_run, tmp_path):
     out = export.export_policy(pixel_run, tmp_path / "policy.onnx")
     session, metadata = deploy.load_policy(out)
-    assert [i.name for i in session.get_inputs()] == ["pixels", "proprio"]
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    assert inputs == {"depth": "tensor(uint16)", "pixels": "tensor(uint8)",
+                      "proprio": "tensor(float)"}  # fmt: skip
     assert metadata["env_kwargs"]["obs_mode"] == "pixels"
     env, get_action = test_policy.load_policy_and_env(pixel_run)
     obs, _ = env.reset(seed=0)
@@ -257,3 +269,27 @@ def test_one_epoch_of_pixel_training_runs_under_mpirun_np_2(tmp_path):
     )
     assert_ok(result)
     assert "SuccessRate" in result.stdout
+
+
+def test_the_rgbd_example_feeds_the_policy_frames_of_a_640x480_camera(pixel_run, tmp_path):
+    out = export.export_policy(pixel_run, tmp_path / "policy.onnx")
+    result = run([sys.executable, "examples/rgbd_camera.py", str(out), "--episodes", "1"])
+    assert_ok(result)
+    last = result.stdout.strip().splitlines()[-1]
+    apart = float(last.split("pipeline image vs the env's own: ")[1].split(" levels")[0])
+    assert apart < 12, last  # the same scene, resampled from 640 x 480
+    assert "success rate" in last
+
+
+def test_the_pipeline_crops_the_centre_resizes_and_converts_bgr_and_depth_units():
+    from examples.rgbd_camera import to_policy_inputs
+
+    bgr = np.zeros((48, 64, 3), np.uint8)
+    bgr[:, 8:56, 0] = 200  # blue in BGR, over the centre square alone
+    depth = np.full((48, 64), 1500, np.uint16)  # 1.5 m in units of 1 mm...
+    inputs = to_policy_inputs(bgr, depth, 0.0001, 8, 2000)  # ...of 0.1 mm: 150 mm
+    assert inputs["pixels"].shape == (8, 8, 3) and inputs["depth"].shape == (8, 8, 1)
+    assert (inputs["pixels"][..., 2] == 200).all() and (inputs["pixels"][..., :2] == 0).all()
+    assert inputs["depth"].dtype == np.uint16 and (inputs["depth"] == 150).all()
+    far = to_policy_inputs(bgr, depth, 0.01, 8, 2000)["depth"]  # 15 m: past the range
+    assert (far == 2000).all()
