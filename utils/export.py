@@ -11,9 +11,10 @@ One graph maps a batch of raw observations, input "obs" (float32, [batch, obs_di
 size), to output "action": the run's observation normalization (in float64, as get_action does
 it), the actor's mean, and the clip into the Box bounds (for Discrete: the most likely action,
 int64). For a Dict observation space the graph has one input per entry the actor reads, named
-by its key, in the space's order: images as they come (uint8, uint16 for a depth) [batch, height, width, channels], vectors as
-float32 [batch, size] (ArmReach-v1's pixels: "pixels" and "proprio"; a privileged critic's input is
-not among them). It returns what utils.test_policy's get_action returns, to float32 rounding.
+by its key, in the space's order: images as they come (uint8; uint16 for a depth) [batch,
+height, width, channels], vectors as float32 [batch, size] (ArmReach-v1's pixels: "depth",
+"pixels" and "proprio"; a privileged critic's input is not among them). It returns what
+utils.test_policy's get_action returns, to float32 rounding.
 The model's metadata (session.get_modelmeta().custom_metadata_map) holds, each as a JSON text:
 env_id, env_kwargs, observation_space, action_space, normalize_obs and run_dir, so that the env
 can be rebuilt from the file alone (see examples/deploy_onnx.py).
