@@ -77,3 +77,10 @@ def test_sweep_passes_env_kwargs_to_every_run(tmp_path):
     config = json.loads((results[0]["run_dir"] / "config.json").read_text())
     assert config["env_kwargs"] == {"robot": "franka_panda", "goal": "pose"}
     assert np.isfinite(results[0]["AverageEpRet"])
+
+
+def test_env_kwargs_values_read_as_json_then_as_python_literals_then_as_strings():
+    parsed = dict(map(key_value, ["a=false", "b=False", "c=None", "d=(0, 0.03, 0)", "e=[1, 2]",
+                                  "f=franka_panda", "g=/tmp/arm.urdf", "h=2.5"]))  # fmt: skip
+    assert parsed == dict(a=False, b=False, c=None, d=(0, 0.03, 0), e=[1, 2], f="franka_panda",
+                          g="/tmp/arm.urdf", h=2.5)  # fmt: skip

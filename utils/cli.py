@@ -11,6 +11,7 @@ the MPI ranks; it never imports torch, which only the ranks need (bench/startup.
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import json
 import re
@@ -60,13 +61,18 @@ def positive_int(text: str) -> int:
 
 
 def key_value(text: str) -> tuple[str, object]:
-    """KEY=VALUE -> (KEY, VALUE parsed as JSON where it parses, else the string)."""
+    """KEY=VALUE -> (KEY, VALUE parsed as JSON where it parses, else as a Python literal
+    (False, None, (1, 2)), else the string)."""
     key, sep, value = text.partition("=")
     if not sep or not key.isidentifier():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
         return key, json.loads(value)
     except ValueError:
+        pass
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return key, value
 
 
