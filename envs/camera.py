@@ -100,8 +100,7 @@ class Camera:
             else:
                 self._moving.append(body)
                 self._links.append(link)
-        # A table under the arm, the targets and the distractors (its area is what TinyRenderer
-        # pays for: a floor across the whole image costs 0.8 ms a frame).
+        # A table under the arm, its targets and the distractors.
         low, high = (
             np.multiply(scene.TABLE_LOW, arm.reach),
             np.multiply(scene.TABLE_HIGH, arm.reach),
