@@ -227,8 +227,12 @@ def test_the_video_shows_what_the_policy_saw_beside_the_scene(pixel_run, tmp_pat
     obs, _ = env.reset(seed=0)
     both = test_policy.beside(env.render(), obs)
     scale = frame.shape[0] // SIZE
-    assert both.shape == (frame.shape[0], frame.shape[1] + SIZE * scale, 3)
-    seen = both[: SIZE * scale : scale, frame.shape[1] :: scale]
+    # The depth in grey, then the colour image: the Dict's order.
+    assert both.shape == (frame.shape[0], frame.shape[1] + 2 * SIZE * scale, 3)
+    depth = both[: SIZE * scale : scale, frame.shape[1] : frame.shape[1] + SIZE * scale : scale]
+    grey = (255.0 * obs["depth"] / obs["depth"].max()).astype(np.uint8)
+    np.testing.assert_array_equal(depth, np.broadcast_to(grey, (SIZE, SIZE, 3)))
+    seen = both[: SIZE * scale : scale, frame.shape[1] + SIZE * scale :: scale]
     np.testing.assert_array_equal(seen, obs["pixels"])
 
 

@@ -148,12 +148,17 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
 
 def beside(frame: np.ndarray, obs) -> np.ndarray:
     """The env's frame with, to its right, each image of a Dict observation (what the policy
-    saw), scaled up by a whole factor to the frame's height at most."""
+    saw; a uint16 one, a depth, in grey from black at 0 to white at its largest value), scaled
+    up by a whole factor to the frame's height at most."""
     images = (
-        [v for v in obs.values() if v.dtype == np.uint8 and v.ndim == 3]
+        [v for v in obs.values() if v.dtype in core.IMAGE_DTYPES and v.ndim == 3]
         if isinstance(obs, dict)
         else []
     )
+    images = [
+        image if image.dtype == np.uint8 else (255.0 * image / max(1, image.max())).astype(np.uint8)
+        for image in images
+    ]
     parts = [frame]
     for image in images:
         scale = max(1, frame.shape[0] // image.shape[0])
