@@ -211,7 +211,8 @@ class ArmReachV1Env(ReachEnv):
             return obs, info
         # The target's coordinates go to info only, for a critic.
         info["state"] = obs
-        return {**self.camera.observe(self.np_random), "proprio": obs[self._proprioception]}, info
+        seen = {**self.camera.observe(self.np_random), "proprio": obs[self._proprioception]}
+        return {key: seen[key] for key in self.observation_space}, info  # the space's order
 
     def render(self) -> np.ndarray | None:
         """With pixels, a frame of the camera's scene (what the policy's world holds this
