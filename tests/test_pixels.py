@@ -297,3 +297,22 @@ def test_the_pipeline_crops_the_centre_resizes_and_converts_bgr_and_depth_units(
     assert inputs["depth"].dtype == np.uint16 and (inputs["depth"] == 150).all()
     far = to_policy_inputs(bgr, depth, 0.01, 8, 2000)["depth"]  # 15 m: past the range
     assert (far == 2000).all()
+
+
+def test_the_state_loss_guesses_the_target_and_not_the_proprioception_the_actor_reads():
+    env = make()
+    critic = Box(-np.inf, np.inf, (23,), np.float32)
+    space = Dict({**env.observation_space.spaces, core.CRITIC_KEY: critic})
+    ac = core.CNNActorCritic(space, env.action_space)
+    obs, info = env.reset(seed=0)
+    observations = []
+    for _ in range(20):
+        observations.append(dict(obs, **{core.CRITIC_KEY: info["state"]}))
+        obs, _, _, _, info = env.step(env.action_space.sample())
+    batch = core.as_tensor(core.stack_obs(observations))
+    # [q (7), dq (7), ee (3)] are the actor's "proprio"; the target (3) and target - ee (3) not.
+    assert ac.hidden_state_entries(batch).tolist() == list(range(17, 23))
+    ac.pi(batch)
+    loss = ppo.compute_loss_state(ac, {"obs": batch})
+    guess = ac.predict_state()[:, 17:]
+    torch.testing.assert_close(loss, ((guess - batch[core.CRITIC_KEY][:, 17:]) ** 2).mean())
