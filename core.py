@@ -26,7 +26,7 @@ from torch.distributions import Categorical, Distribution, Normal
 CRITIC_KEY = "critic"
 
 
-IMAGE_DTYPES = (np.uint8, np.uint16)  # camera images; uint16: depth in millimetres, say
+IMAGE_DTYPES = (np.uint8, np.uint16)  # colour; uint16 for a depth in millimetres, say
 
 
 def is_image(space: Space) -> bool:
@@ -381,16 +381,18 @@ class CNNActorCritic(MLPActorCritic):
     def predict_state(self) -> torch.Tensor:
         """The actor's guess of the privileged state (CRITIC_KEY, as normalized) for the batch of
         its last forward pass: a linear map of its encoder's features, not computed again."""
-        encoder = (self.pi.mu_net if hasattr(self.pi, "mu_net") else self.pi.logits_net)[0]
-        return self.pi.state_head(encoder.last_features)
+        return self.pi.state_head(self.actor_encoder.last_features)
+
+    @property
+    def actor_encoder(self) -> DictEncoder:
+        return (self.pi.mu_net if hasattr(self.pi, "mu_net") else self.pi.logits_net)[0]
 
     def hidden_state_entries(self, obs: dict) -> torch.Tensor:
         """The entries of the privileged state that no vector entry of the actor's observation
         repeats (equal over the whole of `obs`, a batch), found on the first call."""
         if getattr(self, "_hidden", None) is None:
             state = obs[CRITIC_KEY].reshape(-1, self.critic_dim)
-            encoder = (self.pi.mu_net if hasattr(self.pi, "mu_net") else self.pi.logits_net)[0]
-            seen = [obs[key].reshape(len(state), -1) for key in encoder.vector_keys]
+            seen = [obs[key].reshape(len(state), -1) for key in self.actor_encoder.vector_keys]
             seen = torch.cat(seen, dim=-1) if seen else state[:, :0]
             repeated = (state[:, :, None] == seen[:, None, :]).all(dim=0).any(dim=-1)
             self._hidden = torch.nonzero(~repeated).reshape(-1)
@@ -479,9 +481,8 @@ class PPOBuffer:
             act_dim = flat_action_shape(act_dim)
         if isinstance(obs_dim, Box):
             obs_dim = obs_dim.shape[0]
-        if isinstance(
-            obs_dim, Dict
-        ):  # one array per entry: images keep their dtype, vectors float32
+        if isinstance(obs_dim, Dict):
+            # One array per entry: images keep their dtype, vectors are float32.
             self.obs_buf = {
                 key: np.zeros(
                     (size, num_envs, *entry.shape), entry.dtype if is_image(entry) else np.float32
