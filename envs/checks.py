@@ -14,6 +14,16 @@ OBS_MODES = ("state", "pixels")
 IMAGE_SIZE = 64
 
 
+def whole_number(value, low: int, high: float = math.inf) -> bool:
+    """An int (not a bool) from low to high."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def number_in(value, low: float, high: float) -> bool:
+    """A real number (not a bool) from low to high."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+
+
 def check_options(collision_penalty, success_distance, goal, success_angle) -> None:
     """The task's options, or a ValueError saying which is wrong and what to pass."""
     if not (math.isfinite(collision_penalty) and collision_penalty >= 0):
@@ -54,11 +64,7 @@ def check_camera(obs_mode, goal, image_size, position, target, fov) -> None:
             f"obs_mode='pixels' with goal={goal!r}: the camera shows the target as a ball, which "
             "has no orientation; use goal='position' with pixels."
         )
-    if (
-        not isinstance(image_size, int)
-        or isinstance(image_size, bool)
-        or not 8 <= image_size <= 1024
-    ):
+    if not whole_number(image_size, 8, 1024):
         raise ValueError(
             f"image_size={image_size!r} must be a whole number of pixels from 8 to 1024 (the "
             f"image is image_size x image_size; default {IMAGE_SIZE})."
@@ -73,9 +79,7 @@ def check_camera(obs_mode, goal, image_size, position, target, fov) -> None:
 
 
 def check_rendering(max_triangles) -> None:
-    if max_triangles is not None and (
-        not isinstance(max_triangles, int) or isinstance(max_triangles, bool) or max_triangles < 4
-    ):
+    if max_triangles is not None and not whole_number(max_triangles, 4):
         raise ValueError(
             f"max_triangles={max_triangles!r} must be a whole number >= 4 (triangles kept per "
             "mesh of the arm in the camera's scene), or None to draw the full meshes."

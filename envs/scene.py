@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from envs.checks import number_in, whole_number
+
 # The ranges drawn from per episode (with randomize=True).
 CAMERA_SHIFT = 0.03  # m: the camera's position moves within a ball of this radius
 CAMERA_TURN = 3.0  # degrees: it turns by at most this about a random axis through itself
@@ -104,18 +106,15 @@ class SceneOptions:
                 raise ValueError(
                     f"{name}={value!r} must be 3 numbers [red, green, blue], each in [0, 1]."
                 )
-        if self.light_ambient is not None and not 0 <= self.light_ambient <= 1:
+        if self.light_ambient is not None and not number_in(self.light_ambient, 0, 1):
             raise ValueError(f"light_ambient={self.light_ambient!r} must be in [0, 1].")
-        if self.distractors is not None and (
-            not isinstance(self.distractors, int) or isinstance(self.distractors, bool)
-            or not 0 <= self.distractors <= DISTRACTOR_POOL
-        ):  # fmt: skip
+        if self.distractors is not None and not whole_number(self.distractors, 0, DISTRACTOR_POOL):
             raise ValueError(
                 f"distractors={self.distractors!r} must be a whole number from 0 to "
                 f"{DISTRACTOR_POOL} (objects on the table; None draws 0 to {MAX_DISTRACTORS} per "
                 "episode)."
             )
-        if self.image_noise is not None and not 0 <= self.image_noise <= 255:
+        if self.image_noise is not None and not number_in(self.image_noise, 0, 255):
             raise ValueError(
                 f"image_noise={self.image_noise!r} must be in [0, 255] (the standard deviation "
                 "of the pixel noise, in levels of 255)."

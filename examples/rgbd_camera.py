@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from envs.camera import NEAR  # noqa: E402
 from examples.deploy_onnx import load_policy, make_env, policy_action  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
@@ -58,7 +59,7 @@ def camera_frame(env) -> tuple[np.ndarray, np.ndarray]:
     pose of the env's camera in this episode."""
     camera = env.unwrapped.camera
     projection = camera.client.computeProjectionMatrixFOV(
-        camera.look.fov, WIDTH / HEIGHT, 0.02, camera.far
+        camera.look.fov, WIDTH / HEIGHT, NEAR, camera.far
     )
     rgb, depth = camera.draw(WIDTH, HEIGHT, camera._view, projection)
     return rgb[..., ::-1], np.round(depth / DEPTH_SCALE).astype(np.uint16)
