@@ -19,6 +19,19 @@ def whole_number(value, low: int, high: float = math.inf) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
+def point(value, low: float = -math.inf, high: float = math.inf) -> bool:
+    """Three finite real numbers, each from low to high."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return (
+        array.shape == (3,)
+        and bool(np.isfinite(array).all())
+        and bool(((low <= array) & (array <= high)).all())
+    )
+
+
 def number_in(value, low: float, high: float) -> bool:
     """A real number (not a bool) from low to high."""
     return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
@@ -69,9 +82,9 @@ def check_camera(obs_mode, goal, image_size, position, target, fov) -> None:
             f"image_size={image_size!r} must be a whole number of pixels from 8 to 1024 (the "
             f"image is image_size x image_size; default {IMAGE_SIZE})."
         )
-    for name, point in (("camera_position", position), ("camera_target", target)):
-        if point is not None and (np.shape(point) != (3,) or not np.isfinite(point).all()):
-            raise ValueError(f"{name}={point!r} must be 3 finite numbers [x, y, z] in metres.")
+    for name, given in (("camera_position", position), ("camera_target", target)):
+        if given is not None and not point(given):
+            raise ValueError(f"{name}={given!r} must be 3 finite numbers [x, y, z] in metres.")
     if fov is not None and not (isinstance(fov, int | float) and 0 < fov < 180):
         raise ValueError(f"camera_fov={fov!r} must be an angle in degrees between 0 and 180.")
     if position is not None and target is not None and np.allclose(position, target):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from envs.checks import number_in, whole_number
+from envs.checks import number_in, point, whole_number
 
 # The ranges drawn from per episode (with randomize=True).
 CAMERA_SHIFT = 0.03  # m: the camera's position moves within a ball of this radius
@@ -87,7 +87,7 @@ class SceneOptions:
         """Each value within its range, or a ValueError naming the keyword and the range."""
         for name in ("camera_offset", "camera_turn", "light_direction"):
             value = getattr(self, name)
-            if value is not None and (np.shape(value) != (3,) or not np.isfinite(value).all()):
+            if value is not None and not point(value):
                 raise ValueError(f"{name}={value!r} must be 3 finite numbers [x, y, z].")
         if self.camera_turn is not None and np.linalg.norm(self.camera_turn) >= 90:
             raise ValueError(
@@ -98,11 +98,7 @@ class SceneOptions:
             raise ValueError("light_direction=[0, 0, 0] has no direction; give [x, y, z].")
         for name in ("light_color", "arm_color", "floor_color", "background_color"):
             value = getattr(self, name)
-            if value is not None and (
-                np.shape(value) != (3,) or not (np.isfinite(value).all() and
-                                                (0 <= np.asarray(value)).all() and
-                                                (np.asarray(value) <= 1).all())
-            ):  # fmt: skip
+            if value is not None and not point(value, 0, 1):
                 raise ValueError(
                     f"{name}={value!r} must be 3 numbers [red, green, blue], each in [0, 1]."
                 )

@@ -209,6 +209,9 @@ def test_depth_can_be_left_out_and_max_triangles_none_draws_the_full_meshes():
     "kwargs, words",
     [
         (dict(camera_offset=(0, 0)), "camera_offset=(0, 0) must be 3 finite numbers"),
+        (dict(camera_offset="abc"), "camera_offset='abc' must be 3 finite numbers"),
+        (dict(camera_position=["a", "b", "c"]), "camera_position=['a', 'b', 'c'] must be 3"),
+        (dict(floor_color=("a", "b", "c")), "floor_color=('a', 'b', 'c') must be 3 numbers"),
         (dict(camera_turn=(0, 0, 120)), "camera_turn=(0, 0, 120): a turn of 90 degrees"),
         (dict(light_direction=(0, 0, 0)), "light_direction=[0, 0, 0] has no direction"),
         (dict(light_color=(1, 1, 2)), "light_color=(1, 1, 2) must be 3 numbers"),
